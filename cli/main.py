@@ -1,0 +1,92 @@
+"""The `almanac` command line: the same core the desktop app uses."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from almanac.core import paths
+from almanac.core.cancel import CancelToken
+from almanac.core.errors import AlmanacError, Cancelled
+from almanac.core.hits import MODES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="almanac", description="Answers questions about your own files, with sources."
+    )
+    p.add_argument(
+        "--data-dir", help="where the index and settings live (default: $ALMANAC_HOME or the platform's)"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("add", help="add folders to the library (does not index them)")
+    s.add_argument("folders", nargs="+")
+    s = sub.add_parser("remove", help="remove a folder and its index")
+    s.add_argument("folder")
+    s = sub.add_parser("index", help="index the library, or add and index the given folders")
+    s.add_argument("folders", nargs="*")
+    s = sub.add_parser("status", help="folders, documents, chunks, failures")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("search", help="hybrid search over the index")
+    s.add_argument("query", nargs="?")
+    s.add_argument("--queries", type=Path, help="file with one query per line; writes JSON lines")
+    s.add_argument("--k", type=int, default=10)
+    s.add_argument("--mode", choices=MODES, default="hybrid")
+    s.add_argument("--folder", action="append", help="only search this library folder (repeatable)")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("ask", help="answer a question from your files, with sources")
+    s.add_argument("question")
+    s.add_argument("--model", type=Path, help="a GGUF file (default: the bundled SmolLM2-135M-Instruct)")
+    s.add_argument("--k", type=int, help="number of sources (default: from settings)")
+    s.add_argument("--mode", choices=MODES, default="hybrid")
+    s.add_argument("--folder", action="append")
+    s.add_argument("--json", action="store_true")
+
+    sub.add_parser("watch", help="keep the index in step with the folders until Ctrl+C")
+    sub.add_parser("gui", help="start the desktop app")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    if args.data_dir:
+        paths.set_data_dir(args.data_dir)
+    if args.command == "gui":
+        from almanac.app.main import run  # Qt is only imported for the GUI
+
+        return run()
+    from . import commands
+
+    cancel = CancelToken()
+
+    # First Ctrl+C stops cooperatively (nothing half-written); a second one kills.
+    def on_sigint(signum, frame):
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return commands.run(args, cancel)
+    except Cancelled:
+        print("\nStopped. The index is consistent; run the command again to continue.", file=sys.stderr)
+        return 130
+    except AlmanacError as err:
+        print(f"almanac: {err}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""A one-line progress display for terminals (silent when output is not a terminal)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from almanac.core.indexer import Progress
+
+
+class ProgressLine:
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._last = 0.0
+        self._started = time.monotonic()
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and p.phase != "done":
+            return  # a redraw per file would cost more than the work on fast files
+        self._last = now
+        if p.phase == "scanning":
+            line = "Scanning folders…"
+        elif p.phase == "reading":
+            line = f"Reading   {_bar(p.files_done, p.files_total)} {p.files_done}/{p.files_total} files"
+        elif p.phase == "embedding":
+            rate = p.chunks_done / max(now - self._started, 1e-9)
+            line = (
+                f"Embedding {_bar(p.chunks_done, p.chunks_total)} {p.chunks_done}/{p.chunks_total} chunks"
+                f" ({rate:.0f}/s)"
+            )
+            if p.chunks_done == 0:
+                self._started = now
+        else:
+            line = ""
+        self.stream.write("\r\033[K" + line)
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _bar(done: int, total: int, width: int = 24) -> str:
+    filled = int(width * done / total) if total else width
+    return "[" + "#" * filled + "-" * (width - filled) + "]"

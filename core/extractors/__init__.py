@@ -1,0 +1,47 @@
+"""Text extraction: turn one file into sections of plain text with page numbers or heading paths.
+
+`extract()` runs in the calling process; use `ExtractionWorker` (worker.py) for files from the user's disk,
+since a hostile PDF can hang or crash the parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import ExtractionError
+from .docx import extract_docx
+from .html import extract_html
+from .kinds import is_binary, kind_of
+from .markdown import extract_markdown
+from .model import Extracted, Section
+from .pdf import extract_pdf
+from .text import extract_text
+from .worker import ExtractionWorker
+
+__all__ = ["Extracted", "ExtractionWorker", "Section", "extract", "is_binary", "kind_of"]
+
+_EXTRACTORS: dict[str, Callable[[Path], Extracted]] = {
+    "pdf": extract_pdf,
+    "markdown": extract_markdown,
+    "text": extract_text,
+    "code": lambda path: extract_text(path, kind="code"),
+    "html": extract_html,
+    "docx": extract_docx,
+}
+
+
+def extract(path: Path) -> Extracted:
+    """Read one file; raises ExtractionError with a plain-language reason when it cannot be read."""
+    path = Path(path)
+    kind = kind_of(path)
+    if kind is None:
+        raise ExtractionError("Unsupported file type")
+    try:
+        result = _EXTRACTORS[kind](path)
+    except OSError as err:
+        raise ExtractionError(f"Could not open file ({err.strerror or err})") from err
+    result.sections = [section for section in result.sections if section.text.strip()]
+    if not result.sections:
+        raise ExtractionError("No text found")
+    return result

@@ -1,0 +1,56 @@
+"""Which files we can read, decided by name; and a quick binary sniff for the text kinds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .text import SNIFF_BYTES, looks_binary
+
+_TEXT_EXTENSIONS = {".txt", ".text", ".rst", ".log", ".org", ".tex", ".adoc", ".asciidoc", ".nfo", ".me"}
+_CODE_EXTENSIONS = {
+    # programming languages
+    ".py", ".pyi", ".pyw", ".js", ".mjs", ".cjs", ".ts", ".mts", ".cts", ".tsx", ".jsx", ".vue", ".svelte",
+    ".c", ".h", ".cpp", ".hpp", ".cc", ".hh", ".cxx", ".hxx", ".ino", ".rs", ".go", ".java", ".kt", ".kts",
+    ".rb", ".php", ".pl", ".pm", ".sh", ".bash", ".zsh", ".fish", ".ps1", ".psm1", ".bat", ".cmd",
+    ".lua", ".sql", ".r", ".jl", ".swift", ".scala", ".sc", ".cs", ".fs", ".fsx", ".vb", ".m", ".mm",
+    ".dart", ".groovy", ".gradle", ".clj", ".cljs", ".edn", ".el", ".lisp", ".scm", ".rkt", ".hs",
+    ".ml", ".mli", ".ex", ".exs", ".erl", ".hrl", ".elm", ".nim", ".zig", ".d", ".v", ".sv", ".vhd",
+    ".f", ".f90", ".f95", ".pas", ".asm", ".s", ".cmake", ".mk", ".proto", ".graphql", ".gql",
+    ".tf", ".hcl", ".nix", ".sol", ".awk", ".sed", ".vim", ".ipynb",
+    # config, data and markup that is read as source
+    ".json", ".jsonc", ".json5", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf", ".properties",
+    ".css", ".scss", ".sass", ".less", ".xml", ".xsd", ".xsl", ".svg", ".csv", ".tsv", ".diff", ".patch",
+    ".bib", ".dockerfile", ".j2", ".jinja", ".tmpl", ".mustache", ".hbs",
+}  # fmt: skip
+# Extensionless files that are conventionally text.
+_TEXT_NAMES = {
+    "readme", "license", "licence", "copying", "authors", "contributors", "changelog", "changes", "news",
+    "history", "install", "todo", "notice", "makefile", "gnumakefile", "dockerfile", "containerfile",
+    "vagrantfile", "gemfile", "rakefile", "procfile", "jenkinsfile", "justfile",
+}  # fmt: skip
+_KINDS = {
+    ".pdf": "pdf",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".mdx": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".docx": "docx",
+    **dict.fromkeys(_TEXT_EXTENSIONS, "text"),
+    **dict.fromkeys(_CODE_EXTENSIONS, "code"),
+}
+
+
+def kind_of(path: Path) -> str | None:
+    """The extractor kind for a file name ("pdf", "markdown", "text", "html", "docx", "code"), or None."""
+    suffix = path.suffix.lower()
+    if suffix:
+        return _KINDS.get(suffix)
+    return "text" if path.name.lower() in _TEXT_NAMES else None
+
+
+def is_binary(path: Path) -> bool:
+    """True when the first 8 KiB hold a NUL byte (UTF-16/32 with a BOM excepted) or are mostly non-text."""
+    with path.open("rb") as fh:
+        return looks_binary(fh.read(SNIFF_BYTES))

@@ -1,0 +1,79 @@
+"""PDF: one section per page with text, via pypdf."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from pathlib import Path
+
+from pypdf import PdfReader
+
+from ..errors import ExtractionError
+from .model import Extracted, Section, clean_title
+
+# pypdf logs a warning for every small spec violation, which real-world PDFs are full of.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+_HYPHEN_BREAK = re.compile(r"([^\W\d_])-\n[ \t]*([^\W\d_])")
+_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_TITLE_JUNK = {"untitled", "untitled document", "title", "document"}
+
+
+def _join_hyphen(match: re.Match[str]) -> str:
+    # "exam-\nple" is one word broken at the margin; "Jean-\nPaul" keeps its hyphen.
+    first, second = match.group(1), match.group(2)
+    return first + second if second.islower() else f"{first}-{second}"
+
+
+def normalize_page_text(text: str) -> str:
+    """Moderate cleanup: rejoin words hyphenated at line ends, collapse spaces, keep paragraph breaks."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = _HYPHEN_BREAK.sub(_join_hyphen, text)
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def _metadata_title(reader: PdfReader) -> str:
+    try:
+        title = clean_title(reader.metadata.title if reader.metadata else None)
+    except Exception:  # a broken Info dictionary must not cost us the text
+        return ""
+    # Placeholder titles that word processors write are worse than the first line of the page.
+    junk = title.lower() in _TITLE_JUNK or title.lower().startswith("microsoft word - ")
+    return "" if junk else title
+
+
+def extract_pdf(path: Path) -> Extracted:
+    data = path.read_bytes()  # pypdf reads it all anyway; an OSError here is the file's, not the PDF's
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            # Many PDFs are "encrypted" only to set permissions and open with an empty password.
+            try:
+                opened = reader.decrypt("")
+            except Exception:  # e.g. AES without the optional crypto dependency
+                opened = False
+            if not opened:
+                raise ExtractionError("PDF is encrypted")
+        if len(reader.pages) == 0:
+            raise ExtractionError("PDF has no pages")
+        sections = []
+        for number, page in enumerate(reader.pages, start=1):
+            text = normalize_page_text(page.extract_text() or "")
+            if text:
+                sections.append(Section(text=text, page=number, heading=""))
+        title = _metadata_title(reader)
+    except ExtractionError:
+        raise
+    except Exception as err:  # pypdf raises many types for damaged files
+        raise ExtractionError(f"PDF is damaged or unreadable ({type(err).__name__})") from err
+    if not sections:
+        raise ExtractionError("PDF has no extractable text (scanned?)")
+    if not title:
+        # The first line of the first page is usually the title; skip it when it reads like a paragraph.
+        first_line = sections[0].text.split("\n", 1)[0]
+        title = clean_title(first_line) if len(first_line) <= 120 else ""
+    return Extracted(title=title or path.stem, kind="pdf", sections=sections)

@@ -1,0 +1,181 @@
+"""Time-boxed extraction in a child process.
+
+A damaged or hostile file can make a parser loop forever, exhaust memory or crash the interpreter, and a
+thread cannot be killed; a process can. One persistent child serves requests over a Pipe so the import cost
+is paid once, and is replaced only after it is killed or dies.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from types import TracebackType
+
+from ..errors import ExtractionError
+from .model import Extracted
+
+# Test hook: the child sleeps this many seconds before each extraction. The child reads it from its own
+# environment, which spawn copies from the parent when the child starts; so a test sets it before the
+# first extract() and unsets it before a killed child is replaced, and each child's behaviour is fixed.
+SLEEP_ENV = "ALMANAC_TEST_EXTRACT_SLEEP"
+
+_START_TIMEOUT_S = 60.0  # importing pypdf/bs4/lxml on a cold, busy machine; not charged to any file
+_CLOSE_TIMEOUT_S = 2.0
+_READY = "ready"
+
+
+def _exit_with_parent() -> None:
+    # A child stuck in a parser would otherwise outlive a parent that was killed without close().
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        wait([parent.sentinel])
+        os._exit(1)
+
+
+def _serve(conn: Connection) -> None:
+    """Child main loop: receive a path, send back ("ok", Extracted) or ("error", message)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle; it closes us
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    from . import extract  # the heavy imports happen here, before "ready"
+
+    conn.send(_READY)
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        delay = os.environ.get(SLEEP_ENV)
+        if delay:
+            time.sleep(float(delay))
+        try:
+            reply: tuple[str, object] = ("ok", extract(Path(request)))
+        except ExtractionError as err:
+            reply = ("error", str(err))
+        except Exception as err:  # a parser bug on one file; MemoryError and RecursionError land here too
+            reply = ("error", f"Could not read file ({type(err).__name__}: {err})")
+        conn.send(reply)
+
+
+class ExtractionWorker:
+    """Runs extract() in a child process; kills and restarts it when a file takes longer than timeout_s.
+
+    Calls are serialised (one request at a time over one pipe), so one worker may be shared by threads,
+    though it then extracts one file at a time.
+    """
+
+    def __init__(self, timeout_s: float = 60.0) -> None:
+        self.timeout_s = timeout_s
+        self._context = multiprocessing.get_context("spawn")  # no fork: safe with threads and Qt
+        self._lock = threading.Lock()
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._closed = False
+
+    def extract(self, path: Path) -> Extracted:
+        """Extract one file in the child; raises ExtractionError on bad input, timeout or a child crash."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("ExtractionWorker is closed")
+            conn = self._send(str(path))
+            try:
+                answered = conn.poll(self.timeout_s)
+            except BaseException:
+                # Interrupted (Ctrl+C): the child's late reply would be taken as the next file's answer.
+                self._stop(kill=True)
+                raise
+            if not answered:
+                self._stop(kill=True)
+                raise ExtractionError(f"Took longer than {self.timeout_s:g} s to read")
+            try:
+                status, payload = conn.recv()
+            except (EOFError, OSError) as err:
+                exitcode = self._reap_exitcode()
+                self._stop(kill=True)
+                raise ExtractionError(f"The file crashed the reader (exit code {exitcode})") from err
+        if status == "ok":
+            assert isinstance(payload, Extracted)
+            return payload
+        raise ExtractionError(str(payload))
+
+    def close(self) -> None:
+        """Stop the child and reap it. Safe to call more than once."""
+        with self._lock:
+            self._closed = True
+            self._stop(kill=False)
+
+    def __enter__(self) -> ExtractionWorker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _send(self, request: str) -> Connection:
+        # A child that died between requests (OOM killer, say) is replaced rather than blamed on this file.
+        for attempt in range(2):
+            if self._process is None or not self._process.is_alive():
+                self._start()
+            assert self._conn is not None
+            try:
+                self._conn.send(request)
+                return self._conn
+            except OSError:
+                self._stop(kill=True)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self) -> None:
+        self._stop(kill=True)
+        parent_conn, child_conn = self._context.Pipe()
+        process = self._context.Process(
+            target=_serve, args=(child_conn,), name="almanac-extractor", daemon=True
+        )
+        process.start()
+        child_conn.close()  # so the parent sees EOF when the child dies
+        self._process, self._conn = process, parent_conn
+        try:
+            ready = parent_conn.poll(_START_TIMEOUT_S) and parent_conn.recv() == _READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            # Not the file's fault: the environment cannot run the reader at all.
+            exitcode = self._reap_exitcode()
+            self._stop(kill=True)
+            raise RuntimeError(f"Text extractor process did not start (exit code {exitcode})")
+
+    def _reap_exitcode(self) -> int | None:
+        """Exit code of a child whose pipe just closed (it may take a moment to finish dying)."""
+        if self._process is None:
+            return None
+        self._process.join(_CLOSE_TIMEOUT_S)
+        return self._process.exitcode
+
+    def _stop(self, kill: bool) -> None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if conn is not None:
+            if not kill and process is not None and process.is_alive():
+                try:
+                    conn.send(None)  # ask the child to leave its loop
+                except OSError:
+                    pass
+            conn.close()
+        if process is not None:
+            if not kill:
+                process.join(_CLOSE_TIMEOUT_S)
+            if process.is_alive():
+                process.kill()
+            process.join()  # reaps it: no zombie
+            process.close()

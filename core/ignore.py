@@ -1,0 +1,91 @@
+"""Which files of a library folder are skipped, in `.gitignore` syntax.
+
+Rules come from the library defaults (Settings.ignore_patterns) plus a `.almanacignore` in the folder's root
+and in any sub-folder, whose patterns apply below it as `.gitignore` files do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pathspec
+
+IGNORE_FILE = ".almanacignore"
+
+
+class IgnoreRules:
+    def __init__(self, root: Path, default_patterns: list[str]) -> None:
+        self.root = root
+        self._default = pathspec.GitIgnoreSpec.from_lines(default_patterns)
+        self._local: dict[str, pathspec.GitIgnoreSpec | None] = {}  # folder rel path -> its .almanacignore
+
+    def _spec_for(self, rel_dir: str) -> pathspec.GitIgnoreSpec | None:
+        if rel_dir not in self._local:
+            file = self.root / rel_dir / IGNORE_FILE
+            try:
+                lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+                self._local[rel_dir] = pathspec.GitIgnoreSpec.from_lines(lines)
+            except OSError:
+                self._local[rel_dir] = None
+        return self._local[rel_dir]
+
+    def forget(self, rel_dir: str = "") -> None:
+        """Drop cached `.almanacignore` rules (after one was edited)."""
+        if rel_dir:
+            self._local.pop(rel_dir, None)
+        else:
+            self._local.clear()
+
+    def ignored(self, path: Path, *, is_dir: bool = False) -> bool:
+        """Is `path` (inside root) skipped? Folder patterns also match everything below the folder."""
+        try:
+            rel = path.relative_to(self.root).as_posix()
+        except ValueError:
+            return True  # outside the folder (a symlink pointing out): never followed
+        if rel in ("", "."):
+            return False
+        probe = rel + "/" if is_dir else rel
+        if self._default.match_file(probe):
+            return True
+        parts = rel.split("/")
+        # A parent folder's ignore file judges the path relative to that folder.
+        for depth in range(len(parts)):
+            base = "/".join(parts[:depth])
+            spec = self._spec_for(base)
+            if spec is None:
+                continue
+            sub = "/".join(parts[depth:]) + ("/" if is_dir else "")
+            if spec.match_file(sub):
+                return True
+        return False
+
+
+def walk(root: Path, rules: IgnoreRules, *, max_bytes: int) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files to index under root, and the skipped ones worth telling the user about (too big).
+
+    Symlinks are never followed out of root; hidden and ignored folders are not entered at all.
+    """
+    files: list[Path] = []
+    too_big: list[tuple[Path, str]] = []
+    root_real = os.path.realpath(root)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not rules.ignored(here / d, is_dir=True))
+        for name in sorted(filenames):
+            path = here / name
+            if name == IGNORE_FILE or rules.ignored(path):
+                continue
+            if path.is_symlink():
+                target = os.path.realpath(path)
+                if os.path.commonpath([root_real, target]) != root_real or not os.path.isfile(target):
+                    continue
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            if size > max_bytes:
+                too_big.append((path, f"Larger than the {max_bytes / 1e6:.0f} MB limit"))
+                continue
+            files.append(path)
+    return files, too_big

@@ -1,0 +1,318 @@
+"""Indexing in two phases, because embedding is the cost.
+
+Phase 1 (`sync`) scans folders, extracts and chunks changed files and writes chunks + FTS rows: every file is
+keyword-searchable within seconds. Phase 2 (`embed_pending`) gives vectors to chunks that lack one. That
+queue is the index itself (`chunks.embedded = 0`), so it survives restarts and crashes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import apsw
+import numpy as np
+
+from . import store
+from .cancel import CancelToken
+from .chunking import chunk_text
+from .embedding import Embedder, TokenCounter
+from .errors import ExtractionError
+from .extractors import Extracted, is_binary, kind_of
+from .extractors.worker import ExtractionWorker
+from .ignore import IgnoreRules, walk
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+SECTION_JOIN = "\n\n"  # chunk offsets are into the sections joined with this
+
+
+@dataclass
+class Progress:
+    phase: str  # "scanning" | "reading" | "embedding" | "done"
+    files_done: int = 0
+    files_total: int = 0
+    chunks_done: int = 0
+    chunks_total: int = 0
+    current: str = ""
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class SyncReport:
+    scanned: int = 0
+    indexed: int = 0  # extracted and (re)written
+    unchanged: int = 0
+    moved: int = 0
+    deleted: int = 0
+    failed: int = 0
+    chunks_added: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def split_into_chunks(
+    extracted: Extracted, tokens: TokenCounter, *, max_tokens: int, overlap: int
+) -> list[store.NewChunk]:
+    out: list[store.NewChunk] = []
+    offset = 0
+    for section in extracted.sections:
+        for c in chunk_text(section.text, tokens, max_tokens=max_tokens, overlap=overlap):
+            shifted = type(c)(c.text, c.start + offset, c.end + offset, c.n_tokens)
+            out.append(store.NewChunk(shifted, section.page, section.heading))
+        offset += len(section.text) + len(SECTION_JOIN)
+    return out
+
+
+class Indexer:
+    """Owns the single writer connection. Not thread-safe: use it from one worker thread."""
+
+    def __init__(self, conn: apsw.Connection, embedder: Embedder, settings: Settings) -> None:
+        self.conn = conn
+        self.embedder = embedder
+        self.settings = settings
+        self._worker: ExtractionWorker | None = None
+        self._rules: dict[int, IgnoreRules] = {}
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    @property
+    def max_tokens(self) -> int:
+        return min(self.settings.chunk_tokens, self.embedder.max_tokens)
+
+    def rules_for(self, folder: store.Folder) -> IgnoreRules:
+        if folder.id not in self._rules:
+            self._rules[folder.id] = IgnoreRules(Path(folder.path), self.settings.ignore_patterns)
+        return self._rules[folder.id]
+
+    def forget_rules(self) -> None:
+        self._rules.clear()
+
+    # -- phase 1 --------------------------------------------------------------------------------------------
+
+    def sync(
+        self,
+        folders: Iterable[store.Folder] | None = None,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> SyncReport:
+        """Bring the index in line with the folders: new, changed, moved and deleted files."""
+        report = SyncReport()
+        targets = list(folders) if folders is not None else store.folders(self.conn)
+        notify = progress or (lambda p: None)
+        notify(Progress("scanning"))
+        plan: list[tuple[store.Folder, list[Path], dict[str, store.DocState]]] = []
+        for folder in targets:
+            root = Path(folder.path)
+            if not root.is_dir():
+                # An unplugged drive or a deleted folder: keep its index until the user removes it.
+                report.failures.append((folder.path, "Folder is missing or unreadable; its index was kept."))
+                continue
+            files, too_big = walk(
+                root, self.rules_for(folder), max_bytes=int(self.settings.max_file_mb * 1e6)
+            )
+            known = store.documents_in(self.conn, folder.id)
+            report.scanned += len(files) + len(too_big)
+            for path, reason in too_big:
+                self._fail(folder, path, reason, report)
+            present = {str(p) for p in files} | {str(p) for p, _ in too_big}
+            changed = []
+            for path in files:
+                state = known.get(str(path))
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                if state and state.size == st.st_size and state.mtime_ns == st.st_mtime_ns:
+                    report.unchanged += 1
+                else:
+                    changed.append(path)
+            missing = {p: s for p, s in known.items() if p not in present}
+            plan.append((folder, changed, missing))
+
+        total = sum(len(changed) for _, changed, _ in plan)
+        done = 0
+        for folder, changed, missing in plan:
+            by_hash = {s.content_hash: s for s in missing.values() if s.status == "indexed"}
+            for path in changed:
+                if cancel:
+                    cancel.checkpoint()
+                notify(Progress("reading", done, total, current=str(path)))
+                moved_from = self.index_file(folder, path, report, renamed_from=by_hash)
+                if moved_from is not None:
+                    missing.pop(moved_from, None)
+                done += 1
+            gone = [s.id for s in missing.values()]
+            if gone:
+                store.delete_documents(self.conn, gone)
+                report.deleted += len(gone)
+        notify(Progress("reading", done, total))
+        return report
+
+    def index_file(
+        self,
+        folder: store.Folder,
+        path: Path,
+        report: SyncReport,
+        *,
+        renamed_from: dict[str, store.DocState] | None = None,
+    ) -> str | None:
+        """Index one file if its content changed. Returns the old path when it turned out to be a move."""
+        try:
+            st = path.stat()
+            if not path.is_file():
+                return None
+            data = path.read_bytes()
+        except OSError as err:
+            self._fail(folder, path, f"Cannot read the file: {err.strerror or err}", report)
+            return None
+        digest = store.content_hash(data)
+        state = store.document(self.conn, str(path))
+        if state and state.content_hash == digest and state.status == "indexed":
+            store.touch_document(self.conn, state.id, st.st_size, st.st_mtime_ns)
+            report.unchanged += 1
+            return None
+        if renamed_from and digest in renamed_from:
+            old = renamed_from.pop(digest)
+            store.move_document(self.conn, old.id, str(path), folder.id, st.st_size, st.st_mtime_ns)
+            report.moved += 1
+            return old.path
+        kind = kind_of(path)
+        if kind is None or (kind in ("text", "code") and is_binary(path)):
+            if state:  # it was indexed under rules that allowed it; it is no longer a document
+                store.delete_documents(self.conn, [state.id])
+            return None
+        if st.st_size > self.settings.max_file_mb * 1e6:
+            self._fail(
+                folder, path, f"Larger than the {self.settings.max_file_mb:.0f} MB limit", report, st, digest
+            )
+            return None
+        try:
+            extracted = self._extractor().extract(path)
+            chunks = split_into_chunks(
+                extracted, self.embedder, max_tokens=self.max_tokens, overlap=self.settings.chunk_overlap
+            )
+        except ExtractionError as err:
+            self._fail(folder, path, str(err), report, st, digest)
+            return None
+        store.replace_document(
+            self.conn,
+            folder_id=folder.id,
+            path=str(path),
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            digest=digest,
+            kind=extracted.kind,
+            title=extracted.title,
+            chunks=chunks,
+        )
+        report.indexed += 1
+        report.chunks_added += len(chunks)
+        return None
+
+    def _extractor(self) -> ExtractionWorker:
+        if self._worker is None:
+            self._worker = ExtractionWorker(timeout_s=self.settings.extract_timeout_s)
+        return self._worker
+
+    def _fail(
+        self,
+        folder: store.Folder,
+        path: Path,
+        reason: str,
+        report: SyncReport,
+        st: os.stat_result | None = None,
+        digest: str = "",
+    ) -> None:
+        log.info("cannot index %s: %s", path, reason)
+        if st is None:
+            try:
+                st = path.stat()
+            except OSError:
+                st = None
+        store.record_failure(
+            self.conn,
+            folder_id=folder.id,
+            path=str(path),
+            size=st.st_size if st else -1,
+            mtime_ns=st.st_mtime_ns if st else -1,
+            digest=digest,
+            reason=reason,
+        )
+        report.failed += 1
+        report.failures.append((str(path), reason))
+
+    # -- phase 2 --------------------------------------------------------------------------------------------
+
+    def prepare_vectors(self) -> bool:
+        """Make the vector tables fit the current embedder. True when a model change dropped old vectors."""
+        return store.ensure_vector_tables(self.conn, self.embedder.name, self.embedder.dim)
+
+    def embed_pending(
+        self,
+        *,
+        batch_size: int = 64,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> int:
+        """Give every chunk without a vector one. Returns how many chunks got a vector."""
+        self.prepare_vectors()
+        notify = progress or (lambda p: None)
+        total = store.count_pending(self.conn)
+        done = 0
+        notify(Progress("embedding", chunks_done=0, chunks_total=total))
+        while True:
+            if cancel:
+                cancel.checkpoint()
+            # Each stored batch leaves the queue, so this ends even when files change meanwhile.
+            batch = store.pending_chunks(self.conn, batch_size)
+            if not batch:
+                break
+            copies: dict[int, int] = {}
+            todo_ids: list[int] = []
+            todo_texts: list[str] = []
+            first_with_hash: dict[str, int] = {}
+            for chunk_id, text, digest in batch:
+                # Identical text is embedded once: reuse a stored vector, or one from this very batch.
+                source = store.existing_vector_for(self.conn, digest)
+                if source is not None:
+                    copies[chunk_id] = source
+                elif digest in first_with_hash:
+                    copies[chunk_id] = first_with_hash[digest]
+                else:
+                    first_with_hash[digest] = chunk_id
+                    todo_ids.append(chunk_id)
+                    todo_texts.append(text)
+            if todo_texts:
+                vectors = self.embedder.embed(todo_texts)
+            else:
+                vectors = np.zeros((0, self.embedder.dim), dtype=np.float32)
+            store.store_vectors(self.conn, todo_ids, vectors, copies)
+            done += len(batch)
+            total = max(total, done)
+            notify(Progress("embedding", chunks_done=done, chunks_total=total))
+        return done
+
+
+def index_all(
+    indexer: Indexer,
+    folders: Iterable[store.Folder] | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> SyncReport:
+    """Both phases, one after the other."""
+    report = indexer.sync(folders, progress=progress, cancel=cancel)
+    indexer.embed_pending(progress=progress, cancel=cancel)
+    if progress:
+        progress(Progress("done"))
+    return report

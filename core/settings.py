@@ -1,0 +1,101 @@
+"""Every user setting, declared once with its type and default, stored as JSON in the data directory."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from . import paths
+
+DEFAULT_IGNORE = [
+    # hidden files and folders, VCS and tool folders
+    ".*",
+    "node_modules/",
+    "__pycache__/",
+    "venv/",
+    "env/",
+    ".venv/",
+    "site-packages/",
+    "build/",
+    "dist/",
+    "target/",
+    "*.egg-info/",
+    # secrets
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    "*.keychain",
+    "*.keychain-db",
+    "*.kdbx",
+    # lock and temporary files editors leave behind
+    "~$*",
+    "*~",
+    "*.swp",
+    "*.tmp",
+    "*.part",
+    "*.crdownload",
+]
+
+
+@dataclass
+class Settings:
+    llm_path: str = ""  # empty: the bundled SmolLM2-135M-Instruct GGUF
+    embedding_model: str = ""  # empty: the bundled all-MiniLM-L6-v2; else a folder or model name
+    context_size: int = 4096
+    threads: int = 0  # 0: as many as the machine has cores
+    gpu_layers: int = 0
+    max_answer_tokens: int = 384
+    answer_timeout_s: float = 120.0
+    top_k: int = 5  # sources given to the model and shown
+    chunk_tokens: int = 200  # word pieces per chunk (the bundled embedder reads at most 256)
+    chunk_overlap: int = 32
+    max_file_mb: float = 50.0
+    extract_timeout_s: float = 60.0
+    ignore_patterns: list[str] = field(default_factory=lambda: list(DEFAULT_IGNORE))
+    rrf_k: int = 60
+    keyword_weight: float = 1.0
+    vector_weight: float = 1.0
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Settings:
+        path = path or paths.settings_path()
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError):
+            # A damaged settings file must not stop the app; defaults are a safe start.
+            return cls()
+        known = {f.name: f for f in fields(cls)}
+        values = {}
+        for key, value in raw.items():
+            if key in known:
+                default = getattr(cls(), key)
+                if isinstance(default, bool | int | float | str | list) and not isinstance(
+                    value, type(default)
+                ):
+                    if isinstance(default, float) and isinstance(value, int):
+                        value = float(value)
+                    else:
+                        continue
+                values[key] = value
+        return cls(**values)
+
+    def save(self, path: Path | None = None) -> None:
+        path = path or paths.settings_path()
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2), encoding="utf-8")
+        os.replace(tmp, path)  # atomic: a crash never leaves half a settings file
+
+    def effective_threads(self) -> int:
+        return self.threads or (os.cpu_count() or 1)

@@ -1,0 +1,386 @@
+"""Reads and writes of the index tables. Every change to one document is one transaction.
+
+Only the writer connection calls the mutating functions here; a crash (even `kill -9`) between two of them
+leaves chunks, FTS rows and vectors in step, because each one commits or rolls back whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import apsw
+import numpy as np
+
+from . import db
+from .chunking import Chunk
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Folder:
+    id: int
+    path: str
+
+
+@dataclass(frozen=True)
+class DocState:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    status: str
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    chunk: Chunk  # offsets relative to the whole extracted text (sections joined by a blank line)
+    page: int | None
+    heading: str
+
+
+# --- folders ------------------------------------------------------------------------------------------------
+
+
+def folders(conn: apsw.Connection) -> list[Folder]:
+    return [Folder(i, p) for i, p in conn.execute("SELECT id, path FROM folders ORDER BY path")]
+
+
+def add_folder(conn: apsw.Connection, path: str) -> int:
+    with conn:
+        conn.execute(
+            "INSERT INTO folders(path, added_at) VALUES (?, ?) ON CONFLICT(path) DO NOTHING",
+            (path, time.time()),
+        )
+        folder_id = conn.execute("SELECT id FROM folders WHERE path = ?", (path,)).fetchone()[0]
+        # Documents of folders inside the new one now belong to it; those folders are absorbed.
+        prefix = path.rstrip(os.sep) + os.sep
+        inner = [
+            i
+            for i, p in conn.execute("SELECT id, path FROM folders WHERE id != ?", (folder_id,))
+            if p.startswith(prefix)
+        ]
+        for inner_id in inner:
+            conn.execute("UPDATE documents SET folder_id = ? WHERE folder_id = ?", (folder_id, inner_id))
+            conn.execute("DELETE FROM folders WHERE id = ?", (inner_id,))
+    return folder_id
+
+
+def remove_folder(conn: apsw.Connection, folder_id: int) -> None:
+    with conn:
+        # Explicit deletes so the triggers clear FTS and vectors row by row before the cascade.
+        conn.execute(
+            "DELETE FROM chunks WHERE document_id IN (SELECT id FROM documents WHERE folder_id = ?)",
+            (folder_id,),
+        )
+        conn.execute("DELETE FROM documents WHERE folder_id = ?", (folder_id,))
+        conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+
+
+# --- documents ----------------------------------------------------------------------------------------------
+
+
+def documents_in(conn: apsw.Connection, folder_id: int) -> dict[str, DocState]:
+    rows = conn.execute(
+        "SELECT id, path, size, mtime_ns, content_hash, status FROM documents WHERE folder_id = ?",
+        (folder_id,),
+    )
+    return {r[1]: DocState(*r) for r in rows}
+
+
+def document(conn: apsw.Connection, path: str) -> DocState | None:
+    row = conn.execute(
+        "SELECT id, path, size, mtime_ns, content_hash, status FROM documents WHERE path = ?", (path,)
+    ).fetchone()
+    return DocState(*row) if row else None
+
+
+def replace_document(
+    conn: apsw.Connection,
+    *,
+    folder_id: int,
+    path: str,
+    size: int,
+    mtime_ns: int,
+    digest: str,
+    kind: str,
+    title: str,
+    chunks: Sequence[NewChunk],
+) -> int:
+    """Insert or replace one document and all its chunks and FTS rows, atomically."""
+    with conn:
+        doc_id = _upsert_document(conn, folder_id, path, size, mtime_ns, digest, kind, title, "indexed", None)
+        conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+        for ord_, c in enumerate(chunks):
+            conn.execute(
+                "INSERT INTO chunks(document_id, ord, page, heading, start, end, text, text_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc_id,
+                    ord_,
+                    c.page,
+                    c.heading,
+                    c.chunk.start,
+                    c.chunk.end,
+                    c.chunk.text,
+                    text_hash(c.chunk.text),
+                ),
+            )
+            chunk_id = conn.last_insert_rowid()
+            conn.execute(
+                "INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)",
+                (chunk_id, _fts_text(c), title, path),
+            )
+    return doc_id
+
+
+def _fts_text(c: NewChunk) -> str:
+    # The heading path is part of what a chunk is about (a Markdown section's title).
+    return f"{c.heading}\n{c.chunk.text}" if c.heading else c.chunk.text
+
+
+def record_failure(
+    conn: apsw.Connection, *, folder_id: int, path: str, size: int, mtime_ns: int, digest: str, reason: str
+) -> None:
+    with conn:
+        doc_id = _upsert_document(conn, folder_id, path, size, mtime_ns, digest, None, "", "failed", reason)
+        conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+
+
+def touch_document(conn: apsw.Connection, doc_id: int, size: int, mtime_ns: int) -> None:
+    """Same content, new stat: remember it so the next scan skips the file without hashing it."""
+    with conn:
+        conn.execute("UPDATE documents SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, doc_id))
+
+
+def move_document(
+    conn: apsw.Connection, doc_id: int, new_path: str, folder_id: int, size: int, mtime_ns: int
+) -> None:
+    """A rename or move with unchanged content: new path, same chunks and vectors."""
+    with conn:
+        conn.execute("DELETE FROM documents WHERE path = ? AND id != ?", (new_path, doc_id))
+        conn.execute(
+            "UPDATE documents SET path = ?, folder_id = ?, size = ?, mtime_ns = ? WHERE id = ?",
+            (new_path, folder_id, size, mtime_ns, doc_id),
+        )
+        title = conn.execute("SELECT title FROM documents WHERE id = ?", (doc_id,)).fetchone()[0]
+        rows = conn.execute(
+            "SELECT id, heading, text FROM chunks WHERE document_id = ?", (doc_id,)
+        ).fetchall()
+        for chunk_id, heading, text in rows:
+            fts_text = f"{heading}\n{text}" if heading else text
+            # A contentless FTS row can only be replaced whole.
+            conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", (chunk_id,))
+            conn.execute(
+                "INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)",
+                (chunk_id, fts_text, title, new_path),
+            )
+
+
+def delete_documents(conn: apsw.Connection, doc_ids: Iterable[int]) -> None:
+    with conn:
+        for doc_id in doc_ids:
+            conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+            conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+
+def _upsert_document(
+    conn: apsw.Connection,
+    folder_id: int,
+    path: str,
+    size: int,
+    mtime_ns: int,
+    digest: str,
+    kind: str | None,
+    title: str,
+    status: str,
+    error: str | None,
+) -> int:
+    conn.execute(
+        "INSERT INTO documents(folder_id, path, size, mtime_ns, content_hash, kind, title, status, error,"
+        " indexed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size,"
+        " mtime_ns = excluded.mtime_ns, content_hash = excluded.content_hash, kind = excluded.kind,"
+        " title = excluded.title, status = excluded.status, error = excluded.error,"
+        " indexed_at = excluded.indexed_at",
+        (folder_id, path, size, mtime_ns, digest, kind, title, status, error, time.time()),
+    )
+    return conn.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()[0]
+
+
+# --- vectors ------------------------------------------------------------------------------------------------
+
+
+def vector_model(conn: apsw.Connection) -> tuple[str, int] | None:
+    name, dim = db.get_meta(conn, "embed_model"), db.get_meta(conn, "embed_dim")
+    return (name, int(dim)) if name and dim else None
+
+
+def ensure_vector_tables(conn: apsw.Connection, model_name: str, dim: int) -> bool:
+    """Make the vector tables fit `model_name`; on a model change drop every vector (they are re-made).
+
+    Returns True when existing vectors were dropped.
+    """
+    if vector_model(conn) == (model_name, dim) and has_vector_tables(conn):
+        return False
+    with conn:
+        conn.execute("DROP TRIGGER IF EXISTS chunks_vec_delete")
+        conn.execute("DROP TABLE IF EXISTS vec_chunks")
+        conn.execute("DROP TABLE IF EXISTS vec_bits")
+        # Exact float vectors, and 1-bit-per-dimension copies that make a fast first pass at scale.
+        conn.execute(
+            f"CREATE VIRTUAL TABLE vec_chunks USING vec0(embedding float[{dim}] distance_metric=cosine)"
+        )
+        conn.execute(f"CREATE VIRTUAL TABLE vec_bits USING vec0(embedding bit[{dim}])")
+        conn.execute(
+            "CREATE TRIGGER chunks_vec_delete AFTER DELETE ON chunks WHEN old.embedded = 1 BEGIN"
+            " DELETE FROM vec_chunks WHERE rowid = old.id; DELETE FROM vec_bits WHERE rowid = old.id; END"
+        )
+        dropped = conn.execute("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0] > 0
+        conn.execute("UPDATE chunks SET embedded = 0 WHERE embedded = 1")
+        db.set_meta(conn, "embed_model", model_name)
+        db.set_meta(conn, "embed_dim", str(dim))
+    return dropped
+
+
+def has_vector_tables(conn: apsw.Connection) -> bool:
+    return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vec_chunks'").fetchone())
+
+
+def pending_chunks(conn: apsw.Connection, limit: int) -> list[tuple[int, str, str]]:
+    """(id, text, text_hash) of chunks without a vector, oldest first: the embedding queue is the index."""
+    return conn.execute(
+        "SELECT id, text, text_hash FROM chunks WHERE embedded = 0 ORDER BY id LIMIT ?", (limit,)
+    ).fetchall()
+
+
+def count_pending(conn: apsw.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM chunks WHERE embedded = 0").fetchone()[0]
+
+
+def existing_vector_for(conn: apsw.Connection, digest: str) -> int | None:
+    row = conn.execute(
+        "SELECT id FROM chunks WHERE text_hash = ? AND embedded = 1 LIMIT 1", (digest,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def store_vectors(
+    conn: apsw.Connection, ids: Sequence[int], vectors: np.ndarray, copies: dict[int, int]
+) -> None:
+    """Write a batch of vectors in one transaction; `copies` maps chunk id -> chunk id whose vector it reuses.
+
+    A chunk deleted meanwhile (its file changed) is skipped: the writer is the only one deleting, so this
+    check inside the transaction is enough.
+    """
+    with conn:
+        for chunk_id, vec in zip(ids, vectors, strict=True):
+            if not conn.execute("SELECT 1 FROM chunks WHERE id = ? AND embedded = 0", (chunk_id,)).fetchone():
+                continue
+            blob = vec.astype(np.float32).tobytes()
+            conn.execute("INSERT INTO vec_chunks(rowid, embedding) VALUES (?, ?)", (chunk_id, blob))
+            conn.execute(
+                "INSERT INTO vec_bits(rowid, embedding) VALUES (?, vec_quantize_binary(?))", (chunk_id, blob)
+            )
+            conn.execute("UPDATE chunks SET embedded = 1 WHERE id = ?", (chunk_id,))
+        for chunk_id, source_id in copies.items():
+            if not conn.execute("SELECT 1 FROM chunks WHERE id = ? AND embedded = 0", (chunk_id,)).fetchone():
+                continue
+            conn.execute(
+                "INSERT INTO vec_chunks(rowid, embedding)"
+                " SELECT ?, embedding FROM vec_chunks WHERE rowid = ?",
+                (chunk_id, source_id),
+            )
+            conn.execute(
+                "INSERT INTO vec_bits(rowid, embedding)"
+                " SELECT ?, vec_quantize_binary(embedding) FROM vec_chunks WHERE rowid = ?",
+                (chunk_id, source_id),
+            )
+            conn.execute("UPDATE chunks SET embedded = 1 WHERE id = ?", (chunk_id,))
+
+
+# --- status -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FolderStatus:
+    id: int
+    path: str
+    documents: int
+    failed: int
+    chunks: int
+
+
+@dataclass
+class Status:
+    folders: list[FolderStatus]
+    documents: int  # indexed
+    failed: int
+    chunks: int
+    embedded: int
+    failures: list[tuple[str, str]]  # (path, reason)
+    db_bytes: int
+    embedding_model: str | None
+    embedding_dim: int | None
+
+    def to_json(self) -> dict:
+        return {
+            "documents": self.documents,
+            "failed": self.failed,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "pending": self.chunks - self.embedded,
+            "db_bytes": self.db_bytes,
+            "embedding_model": self.embedding_model,
+            "embedding_dim": self.embedding_dim,
+            "folders": [vars(f) for f in self.folders],
+            "failures": [{"path": p, "reason": r} for p, r in self.failures],
+        }
+
+
+def status(conn: apsw.Connection, db_file: Path) -> Status:
+    per_folder = []
+    for f in folders(conn):
+        docs, failed = conn.execute(
+            "SELECT coalesce(sum(status = 'indexed'), 0), coalesce(sum(status = 'failed'), 0)"
+            " FROM documents WHERE folder_id = ?",
+            (f.id,),
+        ).fetchone()
+        n_chunks = conn.execute(
+            "SELECT count(*) FROM chunks JOIN documents d ON d.id = chunks.document_id WHERE d.folder_id = ?",
+            (f.id,),
+        ).fetchone()[0]
+        per_folder.append(FolderStatus(f.id, f.path, docs, failed, n_chunks))
+    docs, failed = conn.execute(
+        "SELECT coalesce(sum(status = 'indexed'), 0), coalesce(sum(status = 'failed'), 0) FROM documents"
+    ).fetchone()
+    n_chunks, n_embedded = conn.execute("SELECT count(*), coalesce(sum(embedded), 0) FROM chunks").fetchone()
+    failures = conn.execute(
+        "SELECT path, error FROM documents WHERE status = 'failed' ORDER BY path"
+    ).fetchall()
+    size = sum(p.stat().st_size for p in (db_file, Path(f"{db_file}-wal")) if p.exists())
+    model = vector_model(conn)
+    return Status(
+        folders=per_folder,
+        documents=docs,
+        failed=failed,
+        chunks=n_chunks,
+        embedded=n_embedded,
+        failures=[(p, r or "") for p, r in failures],
+        db_bytes=size,
+        embedding_model=model[0] if model else None,
+        embedding_dim=model[1] if model else None,
+    )

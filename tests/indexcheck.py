@@ -1,0 +1,31 @@
+"""Invariants of a healthy index, checked after every kind of change (and after a kill -9)."""
+
+from __future__ import annotations
+
+
+def problems(conn) -> list[str]:
+    out = []
+    chunk_ids = {r[0] for r in conn.execute("SELECT id FROM chunks")}
+    fts_ids = {r[0] for r in conn.execute("SELECT rowid FROM chunks_fts")}
+    if chunk_ids != fts_ids:
+        out.append(f"FTS out of step: {len(fts_ids - chunk_ids)} orphans, {len(chunk_ids - fts_ids)} missing")
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vec_chunks'").fetchone():
+        embedded = {r[0] for r in conn.execute("SELECT id FROM chunks WHERE embedded = 1")}
+        for table in ("vec_chunks", "vec_bits"):
+            vec_ids = {r[0] for r in conn.execute(f"SELECT rowid FROM {table}")}
+            if vec_ids != embedded:
+                out.append(f"{table} out of step: {len(vec_ids - embedded)} orphans, {len(embedded - vec_ids)} missing")
+    orphans = conn.execute(
+        "SELECT count(*) FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)"
+    ).fetchone()[0]
+    if orphans:
+        out.append(f"{orphans} chunks without a document")
+    dup = conn.execute("SELECT count(*) - count(DISTINCT path) FROM documents").fetchone()[0]
+    if dup:
+        out.append(f"{dup} documents indexed twice")
+    failed_with_chunks = conn.execute(
+        "SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.status = 'failed'"
+    ).fetchone()[0]
+    if failed_with_chunks:
+        out.append(f"{failed_with_chunks} chunks of failed documents")
+    return out
