@@ -18,6 +18,7 @@ import numpy as np
 
 from . import db
 from .chunking import Chunk
+from .errors import ModelError
 
 
 def content_hash(data: bytes) -> str:
@@ -236,6 +237,11 @@ def ensure_vector_tables(conn: apsw.Connection, model_name: str, dim: int) -> bo
     """
     if vector_model(conn) == (model_name, dim) and has_vector_tables(conn):
         return False
+    if dim % 8:
+        raise ModelError(
+            f"The embedding model {model_name} makes {dim}-dimensional vectors;"
+            " Almanac needs a multiple of 8."
+        )
     with conn:
         conn.execute("DROP TRIGGER IF EXISTS chunks_vec_delete")
         conn.execute("DROP TABLE IF EXISTS vec_chunks")
