@@ -1,0 +1,147 @@
+"""Retrieval quality on BEIR SciFact: nDCG@10 and Recall@100 for keyword, vector and hybrid search.
+
+    .venv/bin/python -m bench.scifact [--split test|train] [--tune]
+
+Each corpus document becomes one file named after its `_id` ("title", blank line, abstract), indexed by the
+real pipeline with the bundled embedder. Chunk hits map back to documents at each document's best rank.
+`--tune` grid-searches the fusion settings on the TRAIN split only (never tune on test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import time
+from pathlib import Path
+
+from almanac.core.embedding import SentenceTransformerEmbedder
+from almanac.core.library import Library
+from almanac.core.search import FusionConfig, Searcher
+from almanac.core.settings import Settings
+
+from .common import cache_dir, eval_dir, machine, table
+
+PUBLISHED = {"BM25 (BEIR paper)": (0.665, 0.908), "all-MiniLM-L6-v2 (MTEB)": (0.645, 0.925)}
+
+
+def load(split: str) -> tuple[dict[str, str], dict[str, set[str]]]:
+    root = eval_dir("scifact")
+    queries = {}
+    for line in (root / "queries.jsonl").read_text().splitlines():
+        q = json.loads(line)
+        queries[q["_id"]] = q["text"]
+    qrels: dict[str, set[str]] = {}
+    for line in (root / "qrels" / f"{split}.tsv").read_text().splitlines()[1:]:
+        qid, doc, score = line.split("\t")
+        if int(score) > 0:
+            qrels.setdefault(qid, set()).add(doc)
+    return {q: queries[q] for q in qrels}, qrels
+
+
+def corpus_folder() -> Path:
+    folder = cache_dir("scifact") / "corpus"
+    done = folder / ".complete"
+    if not done.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        for line in (eval_dir("scifact") / "corpus.jsonl").read_text().splitlines():
+            d = json.loads(line)
+            (folder / f"{d['_id']}.txt").write_text(f"{d['title']}\n\n{d['text']}\n", encoding="utf-8")
+        done.write_text("")
+    return folder
+
+
+def build_index(settings: Settings) -> Path:
+    db = cache_dir("scifact") / f"index-{settings.chunk_tokens}-{settings.chunk_overlap}.db"
+    folder = corpus_folder()
+    start = time.monotonic()
+    with Library(db, settings=settings) as lib:
+        lib.add_folder(folder)
+        report = lib.index()
+        s = lib.status()
+    print(
+        f"index: {s.documents} documents, {s.chunks} chunks ({report.indexed} newly indexed)"
+        f" in {time.monotonic() - start:.0f} s"
+    )
+    return db
+
+
+def ndcg_at(ranked: list[str], relevant: set[str], k: int = 10) -> float:
+    dcg = sum(1 / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if d in relevant)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(len(relevant), k)))
+    return dcg / ideal if ideal else 0.0
+
+
+def recall_at(ranked: list[str], relevant: set[str], k: int = 100) -> float:
+    return len(set(ranked[:k]) & relevant) / len(relevant)
+
+
+def ranked_docs(searcher: Searcher, query: str, mode: str, depth: int) -> list[str]:
+    docs: list[str] = []
+    seen = set()
+    for hit in searcher.search(query, k=depth, mode=mode).hits:
+        doc = Path(hit.path).stem
+        if doc not in seen:
+            seen.add(doc)
+            docs.append(doc)
+    return docs
+
+
+def evaluate(searcher: Searcher, queries, qrels, mode: str, depth: int = 200) -> tuple[float, float, float]:
+    nd, rc, ms = [], [], []
+    for qid, text in queries.items():
+        t = time.perf_counter()
+        docs = ranked_docs(searcher, text, mode, depth)
+        ms.append((time.perf_counter() - t) * 1000)
+        nd.append(ndcg_at(docs, qrels[qid]))
+        rc.append(recall_at(docs, qrels[qid]))
+    ms.sort()
+    return sum(nd) / len(nd), sum(rc) / len(rc), ms[len(ms) // 2]
+
+
+def tune(db: Path, embedder) -> FusionConfig:
+    queries, qrels = load("train")
+    best = (0.0, FusionConfig())
+    rows = []
+    for rrf_k, kw_w, depth in itertools.product([10, 30, 60], [0.5, 0.75, 1.0, 1.25], [50, 100]):
+        cfg = FusionConfig(rrf_k=rrf_k, keyword_weight=kw_w, vector_weight=1.0, depth=depth)
+        s = Searcher(db, embedder, fusion=cfg)
+        nd, rc, _ = evaluate(s, queries, qrels, "hybrid", depth=max(100, depth))
+        s.close()
+        rows.append([rrf_k, kw_w, depth, nd, rc])
+        if nd > best[0]:
+            best = (nd, cfg)
+    print(table(["rrf_k", "keyword w", "depth", "nDCG@10 (train)", "R@100"], rows))
+    print(f"best on train: {best[1]}")
+    return best[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--split", default="test", choices=["test", "train"])
+    p.add_argument("--tune", action="store_true", help="grid-search fusion settings on the train split")
+    p.add_argument("--chunk-tokens", type=int, default=Settings().chunk_tokens)
+    args = p.parse_args()
+    settings = Settings(chunk_tokens=args.chunk_tokens)
+    embedder = SentenceTransformerEmbedder()
+    db = build_index(settings)
+    fusion = FusionConfig(
+        rrf_k=settings.rrf_k, keyword_weight=settings.keyword_weight, vector_weight=settings.vector_weight
+    )
+    if args.tune:
+        fusion = tune(db, embedder)
+    queries, qrels = load(args.split)
+    searcher = Searcher(db, embedder, fusion=fusion)
+    rows = []
+    for mode in ("keyword", "vector", "hybrid"):
+        nd, rc, p50 = evaluate(searcher, queries, qrels, mode)
+        rows.append([f"Almanac {mode}", nd, rc, p50])
+    for name, (nd, rc) in PUBLISHED.items():
+        rows.append([f"published: {name}", nd, rc, "-"])
+    print(f"\nSciFact {args.split} split, {len(queries)} queries; {machine()}; fusion {fusion}")
+    print(table(["system", "nDCG@10", "Recall@100", "p50 ms"], rows))
+
+
+if __name__ == "__main__":
+    main()
