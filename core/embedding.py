@@ -110,6 +110,10 @@ class SentenceTransformerEmbedder:
         return self._tokenizer.encode(text, add_special_tokens=False).offsets
 
     # -- the encoder ------------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     def load(self) -> None:
         with self._lock:
             if self._model is not None:

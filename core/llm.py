@@ -26,6 +26,8 @@ GGUF_MAGIC = b"GGUF"
 # Low temperature and a fixed seed: answers about the user's files should be sober and reproducible.
 TEMPERATURE = 0.2
 SEED = 1234
+# llama.cpp's usual default; small models otherwise fall into loops like "[1]\n\n[2]\n\n[3]...".
+REPEAT_PENALTY = 1.1
 # Counted against the budget where the GGUF has no chat template and the prompt can only be estimated.
 _FALLBACK_TOKENS_PER_MESSAGE = 8
 
@@ -219,6 +221,7 @@ class LocalLLM:
                 stream=True,
                 max_tokens=max_tokens,
                 temperature=TEMPERATURE,
+                repeat_penalty=REPEAT_PENALTY,
                 seed=SEED,
             )
             pieces: list[str] = []

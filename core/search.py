@@ -132,6 +132,9 @@ class Searcher:
         model = store.vector_model(self.conn)
         if model and model[0] != self.embedder.name:
             return []  # vectors are from another model and are being re-made; keyword search still works
+        if not getattr(self.embedder, "loaded", True):
+            with timings.stage("embedding model load"):
+                self.embedder.load()  # type: ignore[attr-defined]
         with timings.stage("embed query"):
             q = self.embedder.embed([query])[0].astype(np.float32).tobytes()
         with timings.stage("vector search"):

@@ -390,3 +390,38 @@ def status(conn: apsw.Connection, db_file: Path) -> Status:
         embedding_model=model[0] if model else None,
         embedding_dim=model[1] if model else None,
     )
+
+
+# --- whole folders moved or renamed (the folder watcher) -----------------------------------------------------
+
+
+def _under_bounds(directory: str) -> tuple[str, str]:
+    # Paths below `directory` sort between "dir/" and "dir0" ("0" follows "/" in UTF-8 and code points),
+    # so the UNIQUE index on documents.path answers this as a range scan.
+    base = directory.rstrip(os.sep)
+    return base + os.sep, base + chr(ord(os.sep) + 1)
+
+
+def documents_under(conn: apsw.Connection, directory: str) -> dict[str, DocState]:
+    """Documents whose path is below `directory` (not the directory itself), by path."""
+    lo, hi = _under_bounds(directory)
+    rows = conn.execute(
+        "SELECT id, path, size, mtime_ns, content_hash, status FROM documents WHERE path >= ? AND path < ?",
+        (lo, hi),
+    )
+    return {r[1]: DocState(*r) for r in rows}
+
+
+def move_documents_under(conn: apsw.Connection, old_dir: str, new_dir: str, folder_id: int) -> int:
+    """A folder renamed or moved: every document below `old_dir` gets the same path below `new_dir`.
+
+    One transaction (readers see all of the folder at its old place or all at its new one); chunks and vectors
+    stay, FTS rows get the new path. Returns how many documents moved.
+    """
+    old_base, new_base = old_dir.rstrip(os.sep), new_dir.rstrip(os.sep)
+    with conn:
+        docs = documents_under(conn, old_base)
+        for path, doc in sorted(docs.items()):
+            new_path = new_base + path[len(old_base) :]
+            move_document(conn, doc.id, new_path, folder_id, doc.size, doc.mtime_ns)  # nested: a savepoint
+    return len(docs)
