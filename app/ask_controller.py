@@ -13,14 +13,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
-
 from almanac.core.answer import Answer, Answerer
 from almanac.core.errors import AlmanacError, QueryError
 from almanac.core.library import open_searcher
 from almanac.core.llm import LocalLLM
 from almanac.core.search import Searcher
 from almanac.core.settings import Settings
+from PySide6.QtCore import QObject, Signal
 
 from .jobs import FailureFn, JobThread
 from .shared_embedder import SharedEmbedder

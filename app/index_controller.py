@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
-
 from almanac.core import store
 from almanac.core.cancel import CancelToken
 from almanac.core.embedding import Embedder
@@ -24,6 +22,7 @@ from almanac.core.errors import AlmanacError, Cancelled
 from almanac.core.indexer import SyncReport
 from almanac.core.library import Library
 from almanac.core.settings import Settings
+from PySide6.QtCore import QObject, Signal
 
 from .jobs import FailureFn, JobThread
 from .shared_embedder import SharedEmbedder
@@ -266,9 +265,9 @@ class IndexController(QObject):
                 added.append(lib.add_folder(path).path)
             except AlmanacError as err:
                 errors.append(err)
-        self._post_state(lib)
-        if added:
+        if added:  # posted before the state, so the GUI is busy by the time it sees the new folder
             self._jobs.post(self.index, added)
+        self._post_state(lib)
         return errors
 
     def _remove_job(self, path: str) -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from almanac.core import paths
+from almanac.core.errors import AlmanacError, Cancelled, ModelError
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
-
-from almanac.core import paths
-from almanac.core.errors import AlmanacError, Cancelled, ModelError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ import threading
 from typing import Any
 
 import numpy as np
-
 from almanac.core.embedding import Embedder
 
 

@@ -6,6 +6,8 @@ import argparse
 import logging
 import signal
 import sys
+import time
+import traceback
 from pathlib import Path
 
 from almanac.core import paths
@@ -86,6 +88,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except Exception:
+        # A bug, not the user's doing: keep the details in a log and say where, instead of a traceback.
+        log_file = paths.log_dir() / "almanac-cli.log"
+        with log_file.open("a", encoding="utf-8") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} almanac {' '.join(argv or sys.argv[1:])}\n")
+            f.write(traceback.format_exc())
+        print(
+            f"almanac: internal error — this is a bug in Almanac. Details were written to {log_file};"
+            " please include that file in a bug report.",
+            file=sys.stderr,
+        )
+        return 70
 
 
 if __name__ == "__main__":

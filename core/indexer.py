@@ -260,7 +260,7 @@ class Indexer:
     def embed_pending(
         self,
         *,
-        batch_size: int = 64,
+        batch_size: int = 256,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> int:

@@ -11,7 +11,7 @@ import importlib.util
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +192,7 @@ class LocalLLM:
         cancel: Callable[[], bool] | None = None,
         timeout_s: float | None = None,
         result: StreamResult | None = None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Yield the reply to `messages` piece by piece.
 
         Stops early without raising when `cancel()` turns true or `timeout_s` passes (both checked between
@@ -211,7 +211,7 @@ class LocalLLM:
         cancel: Callable[[], bool] | None,
         timeout_s: float | None,
         result: StreamResult,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._lock:
             self.load()

@@ -392,7 +392,7 @@ def status(conn: apsw.Connection, db_file: Path) -> Status:
     )
 
 
-# --- whole folders moved or renamed (the folder watcher) -----------------------------------------------------
+# --- whole folders moved or renamed (the folder watcher) ----------------------------------------------------
 
 
 def _under_bounds(directory: str) -> tuple[str, str]:

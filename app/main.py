@@ -1,0 +1,69 @@
+"""`almanac gui`: set up logging and the crash handler, show the window, run the event loop."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import threading
+from types import TracebackType
+
+from almanac.core import paths
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from . import messages
+
+log = logging.getLogger("almanac.app")
+
+
+def setup_logging() -> logging.Handler:
+    """Log to <data dir>/logs/almanac.log (rotated), which is what the crash notice points at."""
+    handler = logging.handlers.RotatingFileHandler(
+        paths.log_dir() / "almanac.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    # The file gets INFO; handlers already there (the CLI's stderr one) keep the level they showed.
+    for existing in root.handlers:
+        if existing.level == logging.NOTSET:
+            existing.setLevel(root.getEffectiveLevel())
+    root.addHandler(handler)
+    root.setLevel(min(root.getEffectiveLevel(), logging.INFO))
+    return handler
+
+
+def install_excepthook() -> None:
+    """Unexpected exceptions (on any thread) are logged and shown as a crash notice, never as a traceback."""
+
+    def on_exception(kind: type[BaseException], err: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, err, tb)
+            return
+        log.critical("unhandled exception", exc_info=(kind, err, tb))
+        if threading.current_thread() is threading.main_thread():
+            messages.crash_box(messages.top_window())
+        else:  # widgets belong to the GUI thread: show the notice from there
+            QTimer.singleShot(0, lambda: messages.crash_box(messages.top_window()))
+
+    sys.excepthook = on_exception
+    threading.excepthook = lambda args: on_exception(args.exc_type, args.exc_value, args.exc_traceback)
+
+
+def run(argv: list[str] | None = None) -> int:
+    setup_logging()
+    install_excepthook()
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName("Almanac")
+    app.setApplicationName("Almanac")
+    app.setApplicationDisplayName("Almanac")
+    from .main_window import MainWindow  # after QApplication: the window pulls in the core and its models
+
+    window = MainWindow()
+    window.show()
+    log.info("Almanac started; data in %s", paths.data_dir())
+    try:
+        return app.exec()
+    finally:
+        window.shutdown()

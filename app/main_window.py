@@ -1,0 +1,467 @@
+"""The main window: conversations and library on the left, the chat in the middle, and on the right the
+sources and timings of the selected answer. It wires widgets to the two background controllers and keeps
+the conversations; it does no slow work itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from almanac.core import paths
+from almanac.core.embedding import Embedder, SentenceTransformerEmbedder
+from almanac.core.errors import AlmanacError
+from almanac.core.indexer import SyncReport
+from almanac.core.settings import Settings
+from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget
+
+from . import messages
+from .ask_controller import AskController, LLMFactory, default_llm
+from .chat_view import ChatView
+from .conversation_list import ConversationList
+from .conversations import DEFAULT_TITLE, Conversation, ConversationStore, Turn, new_conversation, title_from
+from .index_controller import IndexController
+from .library_panel import LibraryPanel
+from .settings_dialog import LLM_FIELDS, REINDEX_FIELDS, SYNC_FIELDS, SettingsDialog, changed
+from .sources_panel import SourcesPanel
+from .status_bar import StatusBar
+from .timing_panel import TimingPanel
+
+log = logging.getLogger(__name__)
+
+INDEX_FIELDS = (*REINDEX_FIELDS, *SYNC_FIELDS, "extract_timeout_s")
+SPLITTERS = ("main_splitter", "right_splitter")
+
+
+def default_embedder(settings: Settings) -> Embedder:
+    return SentenceTransformerEmbedder(settings.embedding_model)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        embedder_factory: Callable[[Settings], Embedder] = default_embedder,
+        llm_factory: LLMFactory = default_llm,
+        db_path: Path | None = None,
+        sync_on_start: bool = True,
+        load_model: bool = True,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Almanac")
+        self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)
+        self.settings = settings or Settings.load()
+        self.reporter = messages.ErrorReporter(self, open_settings=self.open_settings)
+        db_path = db_path or paths.db_path()
+        self.index = IndexController(
+            db_path=db_path,
+            settings=self.settings,
+            embedder_factory=embedder_factory,
+            on_error=self.reporter.report,
+            parent=self,
+        )
+        self.asker = AskController(
+            db_path=db_path, settings=self.settings, llm_factory=llm_factory, on_error=self.reporter.report,
+            parent=self,
+        )
+        self.store = ConversationStore()
+        self._convs: list[Conversation] = []
+        self._current: Conversation | None = None
+        self._pending: tuple[Conversation, Turn] | None = None  # the question being answered
+        self._partial = ""  # its answer so far
+        self._selected_turn: int | None = None
+        self._settings_dialog: SettingsDialog | None = None
+        self._shut_down = False
+
+        self._build_widgets()
+        self._build_actions()
+        self._connect()
+        self._ui = QSettings(str(paths.data_dir() / "ui.ini"), QSettings.Format.IniFormat)
+        self._restore_ui_state()
+        self._load_conversations()
+
+        self.index.open(sync=sync_on_start)
+        if load_model:
+            self.asker.load_model()
+        else:
+            self.status.set_model_state("idle", "Model loads with the first question")
+
+    # -- construction ----------------------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        self.conversation_list = ConversationList(self)
+        self.library_panel = LibraryPanel(self)
+        self.sidebar = QTabWidget(self)
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.addTab(self.conversation_list, "Chats")
+        self.sidebar.addTab(self.library_panel, "Library")
+
+        self.chat = ChatView(self)
+        self.sources = SourcesPanel(self)
+        self.timings = TimingPanel(self)
+        self.right_splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.right_splitter.setObjectName("rightSplitter")
+        self.right_splitter.addWidget(self.sources)
+        self.right_splitter.addWidget(self.timings)
+        self.right_splitter.setStretchFactor(0, 1)
+        self.right_splitter.setSizes([560, 220])
+
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.main_splitter.setObjectName("mainSplitter")
+        for widget in (self.sidebar, self.chat, self.right_splitter):
+            self.main_splitter.addWidget(widget)
+        self.main_splitter.setStretchFactor(1, 1)
+        self.main_splitter.setSizes([300, 560, 420])
+        self.main_splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.main_splitter)
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+
+    def _action(self, menu_title: str, text: str, slot: Callable[[], object], shortcut: str = "") -> QAction:
+        menu = self._menus.get(menu_title) or self.menuBar().addMenu(menu_title)
+        self._menus[menu_title] = menu
+        action = menu.addAction(text)
+        action.triggered.connect(lambda _checked=False: slot())
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        return action
+
+    def _build_actions(self) -> None:
+        self._menus: dict = {}
+        self._action("&File", "&Add Folder…", self.library_panel.choose_folder, "Ctrl+O")
+        self._action("&File", "&Settings…", self.open_settings, "Ctrl+,")
+        self._action("&File", "&Quit", self.close, "Ctrl+Q")
+        self._action("&Chat", "&New Chat", self.new_conversation, "Ctrl+N")
+        self._action("&Chat", "&Rename Chat", self._rename_current, "F2")
+        self._action("&Chat", "&Delete Chat", self._delete_current)
+        self.copy_action = self._action("&Chat", "&Copy Answer", self.copy_selected_answer, "Ctrl+Shift+C")
+        self.stop_action = self._action("&Chat", "&Stop Answer", self.asker.stop, "Esc")
+        self.stop_action.setEnabled(False)
+        self._action("&Library", "&Re-index All", lambda: self.index.index(), "F5")
+        self._action("&Library", "&Cancel Indexing", self.index.cancel)
+        self._action("&Help", "Open &Log Folder", lambda: QDesktopServices.openUrl(
+            QUrl.fromLocalFile(str(paths.log_dir()))))
+        self._action("&Help", "&About Almanac", self._about)
+
+    def _connect(self) -> None:
+        idx, ask, chat = self.index, self.asker, self.chat
+        idx.stateChanged.connect(self.library_panel.set_state)
+        idx.busyChanged.connect(self.library_panel.set_indexing)
+        idx.busyChanged.connect(self.status.set_indexing)
+        idx.progressChanged.connect(self.status.progress.show_progress)
+        idx.pausedChanged.connect(self.status.progress.set_paused)
+        idx.indexFinished.connect(self._index_finished)
+        idx.embedderChanged.connect(ask.set_embedder)
+        self.status.progress.pauseToggled.connect(lambda p: idx.pause() if p else idx.resume())
+        self.status.progress.cancelRequested.connect(idx.cancel)
+        self.library_panel.addRequested.connect(idx.add_folders)
+        self.library_panel.removeRequested.connect(self._confirm_remove)
+        self.library_panel.reindexRequested.connect(idx.index)
+
+        ask.modelStateChanged.connect(self.status.set_model_state)
+        ask.tokensArrived.connect(self._tokens)
+        ask.answered.connect(self._answered)
+        ask.askFailed.connect(self._ask_failed)
+        ask.busyChanged.connect(chat.set_answering)
+        ask.busyChanged.connect(self.stop_action.setEnabled)
+
+        chat.askRequested.connect(self.ask)
+        chat.stopRequested.connect(ask.stop)
+        chat.turnSelected.connect(self.select_turn)
+        chat.citationClicked.connect(self.show_citation)
+        chat.copyRequested.connect(self.copy_answer)
+
+        conv = self.conversation_list
+        conv.newRequested.connect(self.new_conversation)
+        conv.conversationSelected.connect(self._open_conversation_id)
+        conv.renameRequested.connect(self.rename_conversation)
+        conv.deleteRequested.connect(self._confirm_delete)
+
+    # -- conversations ---------------------------------------------------------------------------------
+
+    def _load_conversations(self) -> None:
+        self._convs = self.store.list()
+        last = self._ui.value("conversation", "")
+        current = next((c for c in self._convs if c.id == last), self._convs[0] if self._convs else None)
+        if current is None:
+            self.new_conversation()
+        else:
+            self.open_conversation(current)
+
+    def _refresh_list(self) -> None:
+        self.conversation_list.set_conversations(self._convs, self._current.id if self._current else None)
+
+    def new_conversation(self) -> Conversation:
+        if self._current is not None and not self._current.turns:
+            conv = self._current  # an empty chat is already open: no second one
+        else:
+            conv = new_conversation()
+            self._convs.insert(0, conv)
+            self.store.save(conv, self._convs)
+        self.open_conversation(conv)
+        self.chat.input.setFocus()
+        return conv
+
+    def open_conversation(self, conv: Conversation) -> None:
+        self._current = self.store.load(conv)
+        last = len(conv.turns) - 1
+        streaming = self._pending is not None and self._pending[0] is conv
+        selected = next((i for i in range(last, -1, -1) if conv.turns[i].answer is not None), None)
+        self.chat.set_turns(conv.turns, selected, stream_text=self._partial if streaming else None)
+        self._refresh_list()
+        self.select_turn(selected)
+
+    def _open_conversation_id(self, conv_id: str) -> None:
+        conv = next((c for c in self._convs if c.id == conv_id), None)
+        if conv is not None and conv is not self._current:
+            self.open_conversation(conv)
+
+    def rename_conversation(self, conv_id: str, title: str) -> None:
+        conv = next((c for c in self._convs if c.id == conv_id), None)
+        if conv is not None and title:
+            conv.title = title
+            self.store.save(self.store.load(conv), self._convs)
+        self._refresh_list()
+
+    def delete_conversation(self, conv_id: str) -> None:
+        conv = next((c for c in self._convs if c.id == conv_id), None)
+        if conv is None:
+            return
+        if self._pending is not None and self._pending[0] is conv:
+            self.asker.stop()
+        self._convs.remove(conv)
+        self.store.delete(conv, self._convs)
+        if conv is self._current:
+            self._current = None
+            if self._convs:
+                self.open_conversation(self._convs[0])
+            else:
+                self.new_conversation()
+        self._refresh_list()
+
+    def _confirm_delete(self, conv_id: str) -> None:
+        conv = next((c for c in self._convs if c.id == conv_id), None)
+        if conv is None:
+            return
+        if not conv.turns and conv.loaded:
+            self.delete_conversation(conv_id)
+            return
+        messages.ask(self, "Delete Chat", f"Delete the chat “{conv.title}”?", yes="Delete",
+                     on_yes=lambda: self.delete_conversation(conv_id))
+
+    def _rename_current(self) -> None:
+        self.sidebar.setCurrentWidget(self.conversation_list)
+        self.conversation_list.rename_current()
+
+    def _delete_current(self) -> None:
+        if self._current is not None:
+            self._confirm_delete(self._current.id)
+
+    # -- asking ----------------------------------------------------------------------------------------
+
+    def ask(self, question: str) -> None:
+        question = question.strip()
+        if not question or self.asker.busy:
+            return
+        conv = self._current or self.new_conversation()
+        if not conv.turns and conv.title == DEFAULT_TITLE:
+            conv.title = title_from(question)
+        turn = Turn(question)
+        conv.turns.append(turn)
+        self._pending, self._partial = (conv, turn), ""
+        self._convs.sort(key=lambda c: c is not conv)  # the active chat moves to the top
+        self.store.save(conv, self._convs)
+        self._refresh_list()
+        self.chat.set_turns(conv.turns, self._selected_turn, stream_text="")
+        self.asker.ask(question)
+
+    def _tokens(self, text: str) -> None:
+        self._partial += text
+        if self._pending is not None and self._pending[0] is self._current:
+            self.chat.append_stream(text)
+
+    def _answered(self, answer: object) -> None:
+        if self._pending is None:
+            return
+        conv, turn = self._pending
+        self._pending, self._partial = None, ""
+        turn.answer = answer  # type: ignore[assignment]
+        self._finish_turn(conv, turn)
+
+    def _ask_failed(self, err: BaseException) -> None:
+        if self._pending is None:
+            return
+        conv, turn = self._pending
+        self._pending, self._partial = None, ""
+        turn.error = str(err) if isinstance(err, AlmanacError) else "Something went wrong; see the log file."
+        self._finish_turn(conv, turn)
+
+    def _finish_turn(self, conv: Conversation, turn: Turn) -> None:
+        if conv not in self._convs:
+            return  # deleted while it was being answered
+        self.store.save(conv, self._convs)
+        if conv is self._current:
+            self.chat.end_stream()
+            self.select_turn(conv.turns.index(turn) if turn.answer is not None else self._selected_turn)
+
+    def select_turn(self, index: int | None) -> None:
+        turns = self._current.turns if self._current else []
+        answer = turns[index].answer if index is not None and 0 <= index < len(turns) else None
+        self._selected_turn = index if answer is not None else None
+        self.chat.select_turn(self._selected_turn)
+        self.sources.set_answer(answer)
+        self.timings.set_answer(answer)
+        self.copy_action.setEnabled(answer is not None)
+
+    def show_citation(self, turn: int, n: int) -> None:
+        if turn != self._selected_turn:
+            self.select_turn(turn)
+        self.sources.select_source(n)
+
+    def copy_answer(self, index: int) -> None:
+        turns = self._current.turns if self._current else []
+        if 0 <= index < len(turns) and turns[index].answer is not None:
+            QApplication.clipboard().setText(turns[index].answer.text)
+            self.status.showMessage("Answer copied", 3000)
+
+    def copy_selected_answer(self) -> None:
+        if self._selected_turn is not None:
+            self.copy_answer(self._selected_turn)
+
+    # -- library ---------------------------------------------------------------------------------------
+
+    def _confirm_remove(self, path: str) -> None:
+        messages.ask(
+            self, "Remove Folder", f"Remove {path} from the library?",
+            informative="Its index is deleted; the files themselves are not touched.",
+            yes="Remove", on_yes=lambda: self.index.remove_folder(path),
+        )
+
+    def _index_finished(self, report: SyncReport | None) -> None:
+        if report is None:
+            self.status.showMessage("Indexing stopped; what was indexed is kept.", 5000)
+            return
+        words = f"Indexed {report.indexed:,} files"
+        if report.deleted or report.moved:
+            words += f", {report.moved:,} moved, {report.deleted:,} removed"
+        if report.failed:
+            words += f"; {report.failed:,} could not be read (see Library)"
+        self.status.showMessage(words, 8000)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if any(Path(u.toLocalFile()).is_dir() for u in event.mimeData().urls() if u.isLocalFile()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        folders = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        folders = [f for f in folders if Path(f).is_dir()]
+        if folders:
+            event.acceptProposedAction()
+            self.sidebar.setCurrentWidget(self.library_panel)
+            self.index.add_folders(folders)
+
+    # -- settings --------------------------------------------------------------------------------------
+
+    def open_settings(self) -> SettingsDialog:
+        if self._settings_dialog is not None:
+            self._settings_dialog.raise_()
+            self._settings_dialog.activateWindow()
+            return self._settings_dialog
+        dialog = SettingsDialog(self.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.values()))
+        dialog.destroyed.connect(lambda: setattr(self, "_settings_dialog", None))
+        self._settings_dialog = dialog
+        dialog.open()  # window-modal, without a nested event loop
+        return dialog
+
+    def apply_settings(self, new: Settings) -> None:
+        old, self.settings = self.settings, new
+        try:
+            new.save()
+        except OSError as err:
+            self.reporter.report(AlmanacError(f"Cannot save the settings: {err.strerror or err}"))
+        self.asker.configure(new, reload_model=bool(changed(old, new, LLM_FIELDS)))
+        if not changed(old, new, INDEX_FIELDS):
+            return
+        new_embedder = bool(changed(old, new, ("embedding_model",)))
+        sync = "sync" if changed(old, new, SYNC_FIELDS) else "none"
+        if not changed(old, new, REINDEX_FIELDS):
+            self.index.reconfigure(new, new_embedder=False, then=sync)
+            return
+        rechunk = bool(changed(old, new, ("chunk_tokens", "chunk_overlap")))
+        messages.ask(
+            self, "Re-index the Library?",
+            "The new " + ("embedding model" if new_embedder else "chunk size") + " applies to the whole"
+            " library once it is re-indexed. Re-index now?",
+            informative="Until then, answers use the index as it is"
+            + (" (keyword search only)." if new_embedder else "."),
+            yes="Re-index Now",
+            on_yes=lambda: self.index.reconfigure(new, new_embedder=new_embedder,
+                                                  then="rebuild" if rechunk else "sync"),
+            no="Later",
+            on_no=lambda: self.index.reconfigure(new, new_embedder=new_embedder, then=sync),
+        )
+
+    def _about(self) -> None:
+        messages.message_box(
+            self, messages.Icon.Information, "About Almanac",
+            "Almanac answers questions about your own files, on your own computer, and shows its sources.",
+        )
+
+    # -- state and shutdown ----------------------------------------------------------------------------
+
+    def _restore_ui_state(self) -> None:
+        geometry = self._ui.value("geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1320, 820)
+        state = self._ui.value("window_state")
+        if state is not None:
+            self.restoreState(state)
+        for name in SPLITTERS:
+            value = self._ui.value(name)
+            if value is not None:
+                getattr(self, name).restoreState(value)
+        for key, splitter in (("sources_splitter", self.sources.splitter),
+                              ("library_splitter", self.library_panel.splitter)):
+            value = self._ui.value(key)
+            if value is not None:
+                splitter.restoreState(value)
+        self.sidebar.setCurrentIndex(int(self._ui.value("sidebar_tab", 0)))
+
+    def _save_ui_state(self) -> None:
+        self._ui.setValue("geometry", self.saveGeometry())
+        self._ui.setValue("window_state", self.saveState())
+        for name in SPLITTERS:
+            self._ui.setValue(name, getattr(self, name).saveState())
+        self._ui.setValue("sources_splitter", self.sources.splitter.saveState())
+        self._ui.setValue("library_splitter", self.library_panel.splitter.saveState())
+        self._ui.setValue("sidebar_tab", self.sidebar.currentIndex())
+        self._ui.setValue("conversation", self._current.id if self._current else "")
+        self._ui.sync()
+
+    def shutdown(self) -> None:
+        """Stop both threads and close what they own; safe to call twice."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._save_ui_state()
+        if self._pending is not None:
+            conv, turn = self._pending
+            turn.error = "Almanac was closed before this answer was finished."
+            self._pending = None
+            if conv in self._convs:
+                self.store.save(conv, self._convs)
+        self.asker.shutdown()
+        self.index.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.hide()  # feels instant even if a running job takes a moment to stop
+        self.shutdown()
+        super().closeEvent(event)
+

@@ -1,0 +1,149 @@
+"""Settings: the models, the context and threads they run with, how many sources, chunking, ignore rules.
+
+The dialog edits a copy of `Settings`; the window decides what a change needs (reloading the model,
+reopening the library, offering a re-index) when the dialog is accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from almanac.core.settings import Settings
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+# Changing these changes what is in the index, so the window offers to re-index.
+REINDEX_FIELDS = ("embedding_model", "chunk_tokens", "chunk_overlap")
+# Changing these changes which files are indexed; a sync applies them.
+SYNC_FIELDS = ("ignore_patterns", "max_file_mb")
+# Changing these needs the language model reloaded.
+LLM_FIELDS = ("llm_path", "context_size", "threads", "gpu_layers")
+
+
+def changed(old: Settings, new: Settings, names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if getattr(old, n) != getattr(new, n)]
+
+
+class _PathField(QWidget):
+    def __init__(self, placeholder: str, pick: str, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.edit = QLineEdit(self)
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.setClearButtonEnabled(True)
+        self.button = QPushButton("Choose…", self)
+        self._pick = pick
+        self.button.clicked.connect(self._choose)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(self.button)
+
+    def _choose(self) -> None:
+        if self._pick == "gguf":
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Choose a Language Model", self.edit.text(), "GGUF models (*.gguf);;All files (*)"
+            )
+        else:
+            path = QFileDialog.getExistingDirectory(
+                self, "Choose a sentence-transformers Model Folder", self.edit.text()
+            )
+        if path:
+            self.edit.setText(path)
+
+
+def _spin(minimum: int, maximum: int, step: int = 1, special: str = "") -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(minimum, maximum)
+    box.setSingleStep(step)
+    if special:
+        box.setSpecialValueText(special)  # shown for the minimum
+    return box
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Almanac Settings")
+        self.setObjectName("settingsDialog")
+        self._original = settings
+
+        self.llm_path = _PathField("Bundled SmolLM2-135M-Instruct", "gguf", self)
+        self.embedding_model = _PathField("Bundled all-MiniLM-L6-v2", "folder", self)
+        self.context_size = _spin(512, 131_072, 512)
+        self.threads = _spin(0, 256, special="Automatic")
+        self.gpu_layers = _spin(0, 999, special="None (CPU only)")
+        self.top_k = _spin(1, 50)
+        self.chunk_tokens = _spin(32, 2048, 16)
+        self.ignore_patterns = QPlainTextEdit(self)
+        self.ignore_patterns.setPlaceholderText("One pattern per line, as in .gitignore")
+        self.ignore_patterns.setMinimumHeight(140)
+
+        form = QFormLayout()
+        form.addRow("Language model file:", self.llm_path)
+        form.addRow("Embedding model folder:", self.embedding_model)
+        form.addRow("Context size (tokens):", self.context_size)
+        form.addRow("CPU threads:", self.threads)
+        form.addRow("GPU layers:", self.gpu_layers)
+        form.addRow("Sources per answer:", self.top_k)
+        form.addRow("Chunk size (tokens):", self.chunk_tokens)
+        form.addRow("Ignore rules:", self.ignore_patterns)
+        note = QLabel(
+            "Changing the embedding model or the chunk size means re-indexing; Almanac will offer to do"
+            " it. Files matching an ignore rule are left out of the index.",
+            self,
+        )
+        note.setWordWrap(True)
+        note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(self.buttons)
+        self.resize(560, self.sizeHint().height())
+        self.load(settings)
+
+    def load(self, s: Settings) -> None:
+        self.llm_path.edit.setText(s.llm_path)
+        self.embedding_model.edit.setText(s.embedding_model)
+        self.context_size.setValue(s.context_size)
+        self.threads.setValue(s.threads)
+        self.gpu_layers.setValue(s.gpu_layers)
+        self.top_k.setValue(s.top_k)
+        self.chunk_tokens.setValue(s.chunk_tokens)
+        self.ignore_patterns.setPlainText("\n".join(s.ignore_patterns))
+
+    def values(self) -> Settings:
+        """The settings as edited (the fields this dialog does not show keep their values)."""
+        patterns = [line.strip() for line in self.ignore_patterns.toPlainText().splitlines()]
+        chunk_tokens = self.chunk_tokens.value()
+        return dataclasses.replace(
+            self._original,
+            llm_path=self.llm_path.edit.text().strip(),
+            embedding_model=self.embedding_model.edit.text().strip(),
+            context_size=self.context_size.value(),
+            threads=self.threads.value(),
+            gpu_layers=self.gpu_layers.value(),
+            top_k=self.top_k.value(),
+            chunk_tokens=chunk_tokens,
+            # The overlap must stay below the chunk size; keep the user's unless it no longer fits.
+            chunk_overlap=min(self._original.chunk_overlap, chunk_tokens // 4),
+            ignore_patterns=[p for p in patterns if p],
+        )
