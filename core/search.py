@@ -24,16 +24,30 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 64
 
 
+# Lucene's English stop words (as Anserini's BM25 uses) plus question words: they match nearly every
+# chunk, so OR-ing them in costs time at scale and makes any question look like a keyword match.
+STOP_WORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these"
+    " they this to was will with what how why when where which who whom whose do does did can could should"
+    " would i me my you your".split()
+)
+
+
 def fts_query(text: str) -> str | None:
-    """User text as a safe FTS5 query: every word quoted, OR-ed, so no user text is ever FTS5 syntax."""
-    words = []
+    """User text as a safe FTS5 query: every word quoted, OR-ed, so no user text is ever FTS5 syntax.
+
+    Stop words are dropped unless the query has nothing else ("to be or not to be").
+    """
+    words: list[str] = []
     seen = set()
     for w in _WORD.findall(text):
         lw = w.lower()
         if lw not in seen:
             seen.add(lw)
-            words.append('"' + w.replace('"', '""') + '"')
-    return " OR ".join(words[:MAX_QUERY_TERMS]) or None
+            words.append(w)
+    content = [w for w in words if w.lower() not in STOP_WORDS] or words
+    quoted = ['"' + w.replace('"', '""') + '"' for w in content[:MAX_QUERY_TERMS]]
+    return " OR ".join(quoted) or None
 
 
 @dataclass
@@ -243,10 +257,7 @@ class Searcher:
         return hits
 
 
-_STOP = frozenset(
-    "a an and are as at be by for from has have how i in is it its of on or that the this to was were what"
-    " when where which who why will with".split()
-)
+_SNIPPET_STOP = STOP_WORDS | frozenset("from has have its were".split())
 
 
 def make_snippet(text: str, terms: set[str], width: int = 240) -> tuple[str, list[tuple[int, int]]]:
@@ -254,7 +265,7 @@ def make_snippet(text: str, terms: set[str], width: int = 240) -> tuple[str, lis
 
     Terms match whole words by prefix, so "index" marks "indexing" (FTS5 stems the same way).
     """
-    terms = {t for t in terms if t not in _STOP} or terms
+    terms = {t for t in terms if t not in _SNIPPET_STOP} or terms
     spans = []
     for m in _WORD.finditer(text):
         word = m.group().lower()

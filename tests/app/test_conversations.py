@@ -12,23 +12,7 @@ from almanac.app.conversations import (
     new_conversation,
     title_from,
 )
-from almanac.core.answer import Answer, Source
-from almanac.core.hits import Hit
-from almanac.core.timing import Timings
-
-
-def make_answer(text: str = "Water them every morning [1].") -> Answer:
-    hit = Hit(
-        chunk_id=7, document_id=3, path="/docs/garden.md", title="Garden", page=None, heading="Garden notes",
-        text="The tomato plants need watering every morning.", snippet="…need watering every morning.",
-        snippet_marks=[(6, 14)], score=0.0325, keyword_rank=1, keyword_score=-2.5, vector_rank=2,
-        vector_distance=0.31,
-    )
-    return Answer(
-        question="How often do I water the tomatoes?", text=text, sources=[Source(1, hit)], cited=[1],
-        timings=Timings({"embed query": 3.5, "first token": 120.0, "generation": 300.0}),
-        prompt_tokens=210, answer_tokens=12, tokens_per_s=30.0, ttft_ms=120.0, stopped="stop", model="m.gguf",
-    )
+from app_helpers import make_answer
 
 
 def test_answer_round_trips_through_json():

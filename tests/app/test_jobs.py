@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from almanac.app.jobs import JobThread
 from almanac.app.throttle import Throttle
 from almanac.core.errors import AlmanacError

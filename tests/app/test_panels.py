@@ -8,9 +8,8 @@ from almanac.app.sources_panel import SourcesPanel, marked_html, why_ranked
 from almanac.app.status_bar import describe
 from almanac.app.timing_panel import TimingPanel
 from almanac.core.indexer import Progress
+from app_helpers import make_answer
 from PySide6.QtCore import Qt, QUrl
-
-from .test_conversations import make_answer
 
 
 def test_citations_become_links_to_their_source():

@@ -73,6 +73,8 @@ def test_punctuation_only_and_empty(indexed):
 
 def test_fts_query_quotes_everything():
     assert fts_query('say "hi" NEAR x') == '"say" OR "hi" OR "NEAR" OR "x"'
+    assert fts_query("What is the capital of France?") == '"capital" OR "France"'
+    assert fts_query("to be or not to be") == '"to" OR "be" OR "or" OR "not"'
     assert fts_query("... !!!") is None
 
 
