@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from almanac.core.answer import Answer, Answerer
-from almanac.core.errors import AlmanacError, QueryError
+from almanac.core.errors import AlmanacError, Cancelled, QueryError
 from almanac.core.library import open_searcher
 from almanac.core.llm import LocalLLM
 from almanac.core.search import Searcher
@@ -128,9 +128,9 @@ class AskController(QObject):
         """Stop the answer being written; it ends with stopped="cancelled" and keeps what was written."""
         if self._stop is not None:
             self._stop.set()
-        if self._waiting is not None:
+        if self._waiting is not None:  # never started: end it here, as stopped
             self._waiting = None
-            self._done()
+            self._fail(Cancelled())
 
     def shutdown(self) -> None:
         self.stop()
@@ -162,6 +162,7 @@ class AskController(QObject):
         self.busyChanged.emit(False)
 
     def _loaded(self, ms: float) -> None:
+        log.info("language model ready (loaded in %.0f ms)", ms)
         self._llm_state = "ready"
         self._emit_model_state(f" (loaded in {ms / 1000:.1f} s)" if ms else "")
 

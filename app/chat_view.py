@@ -195,6 +195,12 @@ class ChatView(QWidget):
             else:
                 cursor.insertText(turn.error or "No answer.", self._muted())
         bar.setValue(bar.maximum() if at_end else keep)
+        if at_end:  # the document lays out lazily; follow it once its height is known
+            QTimer.singleShot(0, self._scroll_to_end)
+
+    def _scroll_to_end(self) -> None:
+        bar = self.transcript.verticalScrollBar()
+        bar.setValue(bar.maximum())
 
     def _render_stream(self) -> None:
         if not self._streaming:
@@ -248,8 +254,9 @@ class ChatView(QWidget):
         block.setTopMargin(4)
         cursor.insertBlock(block, QTextCharFormat())
         selected = turn == self._selected
-        self._insert_link(cursor, "Showing sources" if selected else "Sources and timings", f"turn:{turn}",
-                          bold=selected)
+        self._insert_link(
+            cursor, "Showing sources" if selected else "Sources and timings", f"turn:{turn}", bold=selected
+        )
         cursor.insertText("   ·   ", self._muted())
         self._insert_link(cursor, "Copy answer", f"copy:{turn}")
 

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from almanac.core import store
 from almanac.core.cancel import CancelToken
@@ -100,9 +101,7 @@ class IndexController(QObject):
 
     def open(self, *, sync: bool = True) -> None:
         """Open the library in the background; with `sync`, then bring the index up to date."""
-        self._jobs.submit(self._open_job, success=self._opened, failure=self._open_failed)
-        if sync:
-            self.index()
+        self._jobs.submit(lambda: self._open_job(sync=sync), success=self._opened, failure=self._open_failed)
 
     def add_folders(self, paths: Iterable[str]) -> None:
         """Add folders and index them. A folder that cannot be added is reported; the others go on."""
@@ -142,6 +141,27 @@ class IndexController(QObject):
         Bursts are cheap: requests made before a run starts are folded into one run.
         """
         self.index(list(paths))
+
+    def run_on_library(
+        self,
+        fn: Callable[[Library], Any],
+        *,
+        success: Callable[[Any], None] | None = None,
+        failure: FailureFn | None = None,
+    ) -> None:
+        """Run `fn(library)` on the index thread, after the jobs before it; the result comes back on the
+        GUI thread. This is the door for other writers, such as the folder watcher's tick
+        (`lambda lib: watcher.apply_ready(lib, embed=False)`): they never touch the Library elsewhere.
+        """
+
+        def job() -> Any:
+            lib = self._library()
+            try:
+                return fn(lib)
+            finally:
+                self._post_state(lib)
+
+        self._jobs.submit(job, success=success, failure=failure)
 
     def rebuild(self) -> None:
         """Index every folder from scratch (after a chunk size change: unchanged files are re-chunked)."""
@@ -243,8 +263,10 @@ class IndexController(QObject):
         missing = [f.path for f in status.folders if not os.path.isdir(f.path)]
         self._jobs.post(self.stateChanged.emit, LibraryState(status, missing))
 
-    def _open_job(self) -> SharedEmbedder:
+    def _open_job(self, *, sync: bool = False) -> SharedEmbedder:
         lib = self._library()
+        if sync and lib.folders():  # pick up what changed while the app was closed
+            self._jobs.post(self.index, None)
         self._post_state(lib)
         assert self._embedder is not None
         return self._embedder

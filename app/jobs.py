@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal
 log = logging.getLogger(__name__)
 
 FailureFn = Callable[[BaseException], None]
+SLOW_STOP_MS = 5_000
 
 
 @dataclass
@@ -61,21 +62,23 @@ class JobThread(QThread):
             return
         self._queue.put(_Job(fn, success, failure))
 
-    def stop(self, final: Callable[[], Any] | None = None, *, timeout_ms: int = 30_000) -> bool:
+    def stop(self, final: Callable[[], Any] | None = None) -> bool:
         """Skip the queued jobs, run `final` on the thread (to close what it owns) and join it.
 
-        The running job is not interrupted: cancel it first (its CancelToken or flag). True once joined.
+        The running job is not interrupted: cancel it first (its CancelToken or flag). Every job either
+        checks for cancellation or is bounded (loading a model), so this waits for as long as it takes:
+        a QThread destroyed while running would abort the process.
         """
         if not self._stopping.is_set():
             self._stopping.set()
             if final is not None:
                 self._queue.put(_Job(final, None, None, final=True))
             self._queue.put(None)
-        joined = self.wait(timeout_ms)
-        if not joined:
-            log.warning("thread %s did not stop within %d ms", self.objectName(), timeout_ms)
+        if not self.wait(SLOW_STOP_MS):
+            log.info("waiting for thread %s to finish its job", self.objectName())
+            self.wait()
         self._closed = True
-        return joined
+        return True
 
     @property
     def stopping(self) -> bool:
@@ -95,6 +98,7 @@ class JobThread(QThread):
     # -- worker thread ---------------------------------------------------------------------------------
 
     def run(self) -> None:
+        threading.current_thread().name = self.objectName()  # readable thread names in the log
         while True:
             job = self._queue.get()
             if job is None:

@@ -123,8 +123,13 @@ class LibraryPanel(QWidget):
         s = state.status
         for f in s.folders:
             item = QTreeWidgetItem(
-                [Path(f.path).name or f.path, _count(f.documents), _count(f.chunks), _count(f.failed),
-                 self._folder_state(f.path)]
+                [
+                    Path(f.path).name or f.path,
+                    _count(f.documents),
+                    _count(f.chunks),
+                    _count(f.failed),
+                    self._folder_state(f.path),
+                ]
             )
             item.setData(0, PATH_ROLE, f.path)
             item.setToolTip(0, f.path)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from almanac.core import paths
 from almanac.core.embedding import Embedder, SentenceTransformerEmbedder
-from almanac.core.errors import AlmanacError
+from almanac.core.errors import AlmanacError, Cancelled
 from almanac.core.indexer import SyncReport
 from almanac.core.settings import Settings
-from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget
 
@@ -29,11 +29,11 @@ from .settings_dialog import LLM_FIELDS, REINDEX_FIELDS, SYNC_FIELDS, SettingsDi
 from .sources_panel import SourcesPanel
 from .status_bar import StatusBar
 from .timing_panel import TimingPanel
+from .ui_state import UiState
 
 log = logging.getLogger(__name__)
 
 INDEX_FIELDS = (*REINDEX_FIELDS, *SYNC_FIELDS, "extract_timeout_s")
-SPLITTERS = ("main_splitter", "right_splitter")
 
 
 def default_embedder(settings: Settings) -> Embedder:
@@ -66,7 +66,10 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.asker = AskController(
-            db_path=db_path, settings=self.settings, llm_factory=llm_factory, on_error=self.reporter.report,
+            db_path=db_path,
+            settings=self.settings,
+            llm_factory=llm_factory,
+            on_error=self.reporter.report,
             parent=self,
         )
         self.store = ConversationStore()
@@ -81,8 +84,8 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self._build_actions()
         self._connect()
-        self._ui = QSettings(str(paths.data_dir() / "ui.ini"), QSettings.Format.IniFormat)
-        self._restore_ui_state()
+        self._ui = UiState()
+        self._ui.restore(self, self._splitters(), self.sidebar)
         self._load_conversations()
 
         self.index.open(sync=sync_on_start)
@@ -144,8 +147,11 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(False)
         self._action("&Library", "&Re-index All", lambda: self.index.index(), "F5")
         self._action("&Library", "&Cancel Indexing", self.index.cancel)
-        self._action("&Help", "Open &Log Folder", lambda: QDesktopServices.openUrl(
-            QUrl.fromLocalFile(str(paths.log_dir()))))
+        self._action(
+            "&Help",
+            "Open &Log Folder",
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir()))),
+        )
         self._action("&Help", "&About Almanac", self._about)
 
     def _connect(self) -> None:
@@ -186,7 +192,7 @@ class MainWindow(QMainWindow):
 
     def _load_conversations(self) -> None:
         self._convs = self.store.list()
-        last = self._ui.value("conversation", "")
+        last = self._ui.conversation
         current = next((c for c in self._convs if c.id == last), self._convs[0] if self._convs else None)
         if current is None:
             self.new_conversation()
@@ -200,9 +206,8 @@ class MainWindow(QMainWindow):
         if self._current is not None and not self._current.turns:
             conv = self._current  # an empty chat is already open: no second one
         else:
-            conv = new_conversation()
+            conv = new_conversation()  # saved with its first question, so empty chats do not pile up
             self._convs.insert(0, conv)
-            self.store.save(conv, self._convs)
         self.open_conversation(conv)
         self.chat.input.setFocus()
         return conv
@@ -251,8 +256,13 @@ class MainWindow(QMainWindow):
         if not conv.turns and conv.loaded:
             self.delete_conversation(conv_id)
             return
-        messages.ask(self, "Delete Chat", f"Delete the chat “{conv.title}”?", yes="Delete",
-                     on_yes=lambda: self.delete_conversation(conv_id))
+        messages.ask(
+            self,
+            "Delete Chat",
+            f"Delete the chat “{conv.title}”?",
+            yes="Delete",
+            on_yes=lambda: self.delete_conversation(conv_id),
+        )
 
     def _rename_current(self) -> None:
         self.sidebar.setCurrentWidget(self.conversation_list)
@@ -298,7 +308,12 @@ class MainWindow(QMainWindow):
             return
         conv, turn = self._pending
         self._pending, self._partial = None, ""
-        turn.error = str(err) if isinstance(err, AlmanacError) else "Something went wrong; see the log file."
+        if isinstance(err, Cancelled):
+            turn.error = "Stopped before the answer began."
+        elif isinstance(err, AlmanacError):
+            turn.error = str(err)
+        else:
+            turn.error = "Something went wrong; see the log file."
         self._finish_turn(conv, turn)
 
     def _finish_turn(self, conv: Conversation, turn: Turn) -> None:
@@ -337,9 +352,12 @@ class MainWindow(QMainWindow):
 
     def _confirm_remove(self, path: str) -> None:
         messages.ask(
-            self, "Remove Folder", f"Remove {path} from the library?",
+            self,
+            "Remove Folder",
+            f"Remove {path} from the library?",
             informative="Its index is deleted; the files themselves are not touched.",
-            yes="Remove", on_yes=lambda: self.index.remove_folder(path),
+            yes="Remove",
+            on_yes=lambda: self.index.remove_folder(path),
         )
 
     def _index_finished(self, report: SyncReport | None) -> None:
@@ -396,61 +414,45 @@ class MainWindow(QMainWindow):
             return
         rechunk = bool(changed(old, new, ("chunk_tokens", "chunk_overlap")))
         messages.ask(
-            self, "Re-index the Library?",
+            self,
+            "Re-index the Library?",
             "The new " + ("embedding model" if new_embedder else "chunk size") + " applies to the whole"
             " library once it is re-indexed. Re-index now?",
             informative="Until then, answers use the index as it is"
             + (" (keyword search only)." if new_embedder else "."),
             yes="Re-index Now",
-            on_yes=lambda: self.index.reconfigure(new, new_embedder=new_embedder,
-                                                  then="rebuild" if rechunk else "sync"),
+            on_yes=lambda: self.index.reconfigure(
+                new, new_embedder=new_embedder, then="rebuild" if rechunk else "sync"
+            ),
             no="Later",
             on_no=lambda: self.index.reconfigure(new, new_embedder=new_embedder, then=sync),
         )
 
     def _about(self) -> None:
         messages.message_box(
-            self, messages.Icon.Information, "About Almanac",
+            self,
+            messages.Icon.Information,
+            "About Almanac",
             "Almanac answers questions about your own files, on your own computer, and shows its sources.",
         )
 
     # -- state and shutdown ----------------------------------------------------------------------------
 
-    def _restore_ui_state(self) -> None:
-        geometry = self._ui.value("geometry")
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1320, 820)
-        state = self._ui.value("window_state")
-        if state is not None:
-            self.restoreState(state)
-        for name in SPLITTERS:
-            value = self._ui.value(name)
-            if value is not None:
-                getattr(self, name).restoreState(value)
-        for key, splitter in (("sources_splitter", self.sources.splitter),
-                              ("library_splitter", self.library_panel.splitter)):
-            value = self._ui.value(key)
-            if value is not None:
-                splitter.restoreState(value)
-        self.sidebar.setCurrentIndex(int(self._ui.value("sidebar_tab", 0)))
-
-    def _save_ui_state(self) -> None:
-        self._ui.setValue("geometry", self.saveGeometry())
-        self._ui.setValue("window_state", self.saveState())
-        for name in SPLITTERS:
-            self._ui.setValue(name, getattr(self, name).saveState())
-        self._ui.setValue("sources_splitter", self.sources.splitter.saveState())
-        self._ui.setValue("library_splitter", self.library_panel.splitter.saveState())
-        self._ui.setValue("sidebar_tab", self.sidebar.currentIndex())
-        self._ui.setValue("conversation", self._current.id if self._current else "")
-        self._ui.sync()
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {
+            "main": self.main_splitter,
+            "right": self.right_splitter,
+            "sources": self.sources.splitter,
+            "library": self.library_panel.splitter,
+        }
 
     def shutdown(self) -> None:
         """Stop both threads and close what they own; safe to call twice."""
         if self._shut_down:
             return
         self._shut_down = True
-        self._save_ui_state()
+        self._ui.conversation = self._current.id if self._current else ""
+        self._ui.save(self, self._splitters(), self.sidebar)
         if self._pending is not None:
             conv, turn = self._pending
             turn.error = "Almanac was closed before this answer was finished."
@@ -464,4 +466,3 @@ class MainWindow(QMainWindow):
         self.hide()  # feels instant even if a running job takes a moment to stop
         self.shutdown()
         super().closeEvent(event)
-

@@ -84,6 +84,7 @@ class ErrorReporter(QObject):
         super().__init__(parent)
         self._window = parent
         self._open_settings = open_settings
+        self._open: dict[str, QMessageBox] = {}  # message -> its box, so one problem shows one box
 
     def report(self, err: BaseException) -> None:
         """GUI thread only."""
@@ -97,12 +98,20 @@ class ErrorReporter(QObject):
             self.show_crash()
 
     def show_error(self, err: AlmanacError) -> QMessageBox:
+        text = str(err)
+        if text in self._open:
+            box = self._open[text]
+            box.raise_()
+            return box
         buttons: list[tuple[str, QMessageBox.ButtonRole, Callable[[], None] | None]] = []
         if isinstance(err, ModelError):
             buttons.append(("Open Settings…", Role.ActionRole, self._open_settings))
         buttons.append(("OK", Role.AcceptRole, None))
-        self.shown.emit("error", str(err))
-        return message_box(self._window, Icon.Warning, "Almanac", str(err), buttons=buttons)
+        self.shown.emit("error", text)
+        box = message_box(self._window, Icon.Warning, "Almanac", text, buttons=buttons)
+        self._open[text] = box
+        box.finished.connect(lambda _result: self._open.pop(text, None))
+        return box
 
     def show_crash(self) -> QMessageBox:
         self.shown.emit("crash", log_file_hint())

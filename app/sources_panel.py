@@ -63,9 +63,7 @@ def term_marks(text: str, terms: set[str]) -> list[tuple[int, int]]:
     if not terms:
         return []
     return [
-        m.span()
-        for m in re.finditer(r"\w+", text)
-        if any(m.group().lower().startswith(t) for t in terms)
+        m.span() for m in re.finditer(r"\w+", text) if any(m.group().lower().startswith(t) for t in terms)
     ]
 
 

@@ -48,8 +48,9 @@ class StageBars(QWidget):
         track.setAlpha(60)
         if not self._stages:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                             "No answer selected.")
+            painter.drawText(
+                self.rect(), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, "No answer selected."
+            )
             return
         longest = max(ms for _, ms in self._stages) or 1.0
         bar_width = max(10, self.width() - LABEL_WIDTH - VALUE_WIDTH - 12)
@@ -57,8 +58,11 @@ class StageBars(QWidget):
             y = 2 + row * ROW_HEIGHT
             painter.setPen(text)
             label = self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, LABEL_WIDTH - 6)
-            painter.drawText(QRectF(0, y, LABEL_WIDTH - 6, ROW_HEIGHT),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+            painter.drawText(
+                QRectF(0, y, LABEL_WIDTH - 6, ROW_HEIGHT),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                label,
+            )
             body = QRectF(LABEL_WIDTH, y + 4, bar_width, ROW_HEIGHT - 8)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(track)
@@ -67,8 +71,11 @@ class StageBars(QWidget):
             painter.setBrush(bar)
             painter.drawRoundedRect(filled, 3, 3)
             painter.setPen(text)
-            painter.drawText(QRectF(LABEL_WIDTH + bar_width + 6, y, VALUE_WIDTH, ROW_HEIGHT),
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, format_ms(ms))
+            painter.drawText(
+                QRectF(LABEL_WIDTH + bar_width + 6, y, VALUE_WIDTH, ROW_HEIGHT),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                format_ms(ms),
+            )
 
 
 class TimingPanel(QWidget):

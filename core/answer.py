@@ -256,8 +256,8 @@ class Answerer:
         result = self.searcher.search(question, k=self.top_k, mode=mode, folders=folders)
         timings.merge(result.timings)
 
-        def partial(stopped: str, text: str = "", sources: list[Source] | None = None) -> Answer:
-            return Answer(question, text, sources or [], [], timings, stopped=stopped, model=self.llm.name)
+        def partial(stopped: str, text: str = "") -> Answer:
+            return Answer(question, text, [], [], timings, stopped=stopped, model=self.llm.name)
 
         # Unrelated passages only tempt a small model into inventing an answer: don't run it at all.
         hits = [hit for hit in result.hits if self.is_relevant(hit)]
@@ -267,7 +267,9 @@ class Answerer:
             return partial("cancelled")
 
         if not self.llm.loaded:
-            timings.add("model load", self.llm.load())
+            load_ms = self.llm.load()
+            if load_ms > 0:  # 0.0: another thread loaded it meanwhile, so this question did not wait
+                timings.add("model load", load_ms)
         if cancel is not None and cancel():
             return partial("cancelled")
         with timings.stage("prompt"):

@@ -9,13 +9,14 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import ModelError
 
@@ -140,13 +141,14 @@ class LocalLLM:
                     verbose=False,
                 )
 
+        n_ctx = self._n_ctx_requested
+        trained = gguf_context_length(path)
+        if trained and (n_ctx <= 0 or n_ctx > trained):
+            # Past its trained context a model degrades, and the KV cache for a context asked for
+            # by mistake (a million tokens) would be allocated in full before anything could check.
+            n_ctx = trained
         try:
-            llama = construct(self._n_ctx_requested)
-            trained = llama._model.n_ctx_train()
-            if 0 < trained < llama.n_ctx():
-                # Past its trained context a model degrades; reopening is cheap (the file is mmapped).
-                llama.close()
-                llama = construct(trained)
+            llama = construct(n_ctx)
         except (ValueError, RuntimeError, OSError) as err:
             raise ModelError(f"The model file {path} could not be loaded by llama.cpp: {err}") from err
         return llama
@@ -163,24 +165,29 @@ class LocalLLM:
 
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes in this model's tokenizer (no BOS, special markers read as text)."""
-        self.load()
         # No lock: tokenizing only reads the vocabulary, so it can run beside a generation.
-        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return len(self._loaded_llama().tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _loaded_llama(self) -> Any:
+        llama = self._llama  # one read: close() on another thread may clear the attribute
+        while llama is None:
+            self.load()
+            llama = self._llama
+        return llama
 
     def count_chat_tokens(self, messages: list[dict]) -> int:
         """Exact prompt tokens for `messages` as `stream_chat` will send them (chat template included)."""
-        self.load()
-        if self._formatter is None:
+        llama = self._loaded_llama()
+        formatter = self._formatter
+        if formatter is None:
             # No template in the GGUF: llama-cpp-python uses a built-in format we cannot render here.
             return sum(self.count_tokens(m["content"]) + _FALLBACK_TOKENS_PER_MESSAGE for m in messages) + 1
-        return len(self._tokenize_chat(messages))
-
-    def _tokenize_chat(self, messages: list[dict]) -> list[int]:
         # Mirrors llama_cpp.llama_chat_format.chat_formatter_to_chat_completion_handler.
-        rendered = self._formatter(messages=messages)
-        return self._llama.tokenize(
+        rendered = formatter(messages=messages)
+        tokens = llama.tokenize(
             rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
         )
+        return len(tokens)
 
     # -- generation ----------------------------------------------------------------------------------
 
@@ -196,9 +203,9 @@ class LocalLLM:
         """Yield the reply to `messages` piece by piece.
 
         Stops early without raising when `cancel()` turns true or `timeout_s` passes (both checked between
-        tokens, the clock starting at the call). How it ended and how many tokens it made are written to
-        `result` (a fresh one if None) and to `self.last_result`. Consume the iterator to its end or close
-        it: it holds the model's lock while open.
+        tokens; the clock starts at the first `next()`, so waiting for another generation counts). How it
+        ended and how many tokens it made are written to `result` (a fresh one if None) and to
+        `self.last_result`. Consume the iterator to its end or close it: it holds the model's lock while open.
         """
         result = result if result is not None else StreamResult()
         self.last_result = result
@@ -241,6 +248,9 @@ class LocalLLM:
                     if deadline is not None and time.monotonic() >= deadline:
                         result.stopped = "timeout"
                         break
+            except GeneratorExit:  # the caller closed the stream before its end
+                result.stopped = result.stopped or "cancelled"
+                raise
             finally:
                 chunks.close()  # ends llama.cpp's generator, so the next call starts clean
                 # One piece per token, except where llama-cpp-python holds back partial UTF-8 or a
@@ -277,6 +287,67 @@ def _check_gguf(path: Path) -> None:
         raise ModelError(f"The model file {path} cannot be read: {err.strerror or err}.") from err
     if magic != GGUF_MAGIC:
         raise ModelError(f"The file {path} is not a GGUF model file (llama.cpp needs the .gguf format).")
+
+
+_GGUF_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+_GGUF_INTS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 10: "<Q", 11: "<q"}
+
+
+def gguf_context_length(path: Path) -> int | None:
+    """The `<arch>.context_length` a GGUF was trained with, read from its header; None if not found.
+
+    Read here rather than from llama.cpp because llama.cpp only reports it after allocating the context.
+    """
+    try:
+        with path.open("rb") as fh:
+            return _read_context_length(fh)
+    except (OSError, ValueError, struct.error, UnicodeDecodeError):
+        return None
+
+
+def _read_context_length(fh: BinaryIO) -> int | None:
+    def read(fmt: str) -> Any:
+        size = struct.calcsize(fmt)
+        data = fh.read(size)
+        if len(data) != size:
+            raise ValueError("truncated GGUF header")
+        return struct.unpack(fmt, data)[0]
+
+    def read_str() -> str:
+        length = read("<Q")
+        if length > 1 << 24:
+            raise ValueError("implausible GGUF string")
+        return fh.read(length).decode("utf-8")
+
+    def skip(value_type: int) -> None:
+        if value_type in _GGUF_SCALAR_SIZES:
+            fh.seek(_GGUF_SCALAR_SIZES[value_type], 1)
+        elif value_type == _GGUF_STRING:
+            fh.seek(read("<Q"), 1)
+        elif value_type == _GGUF_ARRAY:
+            item_type, count = read("<I"), read("<Q")
+            if item_type in _GGUF_SCALAR_SIZES:
+                fh.seek(_GGUF_SCALAR_SIZES[item_type] * count, 1)
+            else:
+                for _ in range(count):
+                    skip(item_type)
+        else:
+            raise ValueError(f"unknown GGUF value type {value_type}")
+
+    if fh.read(4) != GGUF_MAGIC or read("<I") < 2:  # version 1 used 32-bit counts; long obsolete
+        return None
+    read("<Q")  # tensor count
+    architecture = None
+    for _ in range(read("<Q")):
+        key, value_type = read_str(), read("<I")
+        if key == "general.architecture" and value_type == _GGUF_STRING:
+            architecture = read_str()
+        elif architecture and key == f"{architecture}.context_length" and value_type in _GGUF_INTS:
+            return int(read(_GGUF_INTS[value_type]))
+        else:
+            skip(value_type)
+    return None
 
 
 def _chat_formatter(llama: Any) -> Any:

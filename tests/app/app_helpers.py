@@ -66,15 +66,33 @@ class FakeLLM:
 
 def make_answer(text: str = "Water them every morning [1].") -> Answer:
     hit = Hit(
-        chunk_id=7, document_id=3, path="/docs/garden.md", title="Garden", page=None, heading="Garden notes",
-        text="The tomato plants need watering every morning.", snippet="…need watering every morning.",
-        snippet_marks=[(6, 14)], score=0.0325, keyword_rank=1, keyword_score=-2.5, vector_rank=2,
+        chunk_id=7,
+        document_id=3,
+        path="/docs/garden.md",
+        title="Garden",
+        page=None,
+        heading="Garden notes",
+        text="The tomato plants need watering every morning.",
+        snippet="…need watering every morning.",
+        snippet_marks=[(6, 14)],
+        score=0.0325,
+        keyword_rank=1,
+        keyword_score=-2.5,
+        vector_rank=2,
         vector_distance=0.31,
     )
     return Answer(
-        question="How often do I water the tomatoes?", text=text, sources=[Source(1, hit)], cited=[1],
+        question="How often do I water the tomatoes?",
+        text=text,
+        sources=[Source(1, hit)],
+        cited=[1],
         timings=Timings({"embed query": 3.5, "first token": 120.0, "generation": 300.0}),
-        prompt_tokens=210, answer_tokens=12, tokens_per_s=30.0, ttft_ms=120.0, stopped="stop", model="m.gguf",
+        prompt_tokens=210,
+        answer_tokens=12,
+        tokens_per_s=30.0,
+        ttft_ms=120.0,
+        stopped="stop",
+        model="m.gguf",
     )
 
 
@@ -90,8 +108,10 @@ def add_and_index(qtbot, window, folder, timeout: int = 60_000) -> None:
     """Add `folder` and wait until its indexing run has finished."""
     window.index.add_folders([str(folder)])
     qtbot.waitUntil(
-        lambda: window.library_panel._state is not None
-        and any(f.path == str(folder) for f in window.library_panel._state.status.folders)
-        and not window.index.busy,
+        lambda: (
+            window.library_panel._state is not None
+            and any(f.path == str(folder) for f in window.library_panel._state.status.folders)
+            and not window.index.busy
+        ),
         timeout=timeout,
     )

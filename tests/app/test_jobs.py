@@ -52,8 +52,7 @@ def test_stop_lets_the_running_job_finish_skips_queued_ones_and_runs_the_final_o
     assert started.wait(5)
 
     def release_once_stopping() -> None:
-        while not thread.stopping:
-            threading.Event().wait(0.001)
+        thread._stopping.wait(5)
         gate.set()
 
     threading.Thread(target=release_once_stopping).start()

@@ -41,7 +41,11 @@ def test_a_folder_dropped_on_the_window_is_added(qtbot, make_window, docs):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(docs)), QUrl.fromLocalFile(str(docs / "trip.txt"))])
     event = QDropEvent(
-        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
     )
     window.dropEvent(event)
     wait_for_library(qtbot, window, lambda s: len(s.status.folders) == 1 and s.status.documents == 2)
@@ -97,3 +101,27 @@ def test_apply_changes_resyncs_the_folder_holding_the_files(qtbot, make_window, 
     (docs / "new.md").write_text("# New\n\nA brand new note.", encoding="utf-8")
     window.index.apply_changes([str(docs / "new.md")])
     wait_for_library(qtbot, window, lambda s: s.status.documents == 3)
+
+
+def test_the_same_problem_shows_one_box(qtbot, make_window, tmp_path):
+    window = make_window()
+    window.index.add_folders([str(tmp_path / "nowhere")])
+    window.index.add_folders([str(tmp_path / "nowhere")])
+    qtbot.waitUntil(lambda: window.library_panel._state is not None and not window.index.busy)
+    window.index.refresh()
+    qtbot.waitUntil(lambda: bool(window.shown_messages))
+    boxes = [w for w in window.findChildren(QMessageBox) if w.isVisible()]
+    assert len(boxes) == 1 and len(window.shown_messages) == 1
+
+
+def test_other_writers_run_on_the_index_thread(qtbot, make_window, docs):
+    import threading
+
+    window = make_window()
+    add_and_index(qtbot, window, docs)
+    seen = []
+    window.index.run_on_library(
+        lambda lib: (threading.current_thread().name, [f.path for f in lib.folders()]), success=seen.append
+    )
+    qtbot.waitUntil(lambda: bool(seen))
+    assert seen == [("almanac-index", [str(docs)])]

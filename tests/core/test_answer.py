@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from almanac.core.answer import (
     NO_CONTEXT_TEXT,
     Answer,
@@ -72,14 +71,16 @@ class FakeSearcher:
 
 @pytest.fixture(scope="module")
 def llm() -> Iterator[LocalLLM]:
-    model = LocalLLM(n_ctx=2048, n_threads=2)
+    model = LocalLLM(n_ctx=2048, n_threads=1)
+    model.load()
     yield model
     model.close()
 
 
 @pytest.fixture(scope="module")
 def small_llm() -> Iterator[LocalLLM]:
-    model = LocalLLM(n_ctx=512, n_threads=2)
+    model = LocalLLM(n_ctx=512, n_threads=1)
+    model.load()
     yield model
     model.close()
 
@@ -174,12 +175,16 @@ def test_empty_question_raises(tmp_path: Path) -> None:
 def test_no_hits_does_not_load_model(tmp_path: Path) -> None:
     searcher = FakeSearcher([])
     llm = never_loads(tmp_path)
-    answer = Answerer(searcher, llm, top_k=4).ask(" capital of Freedonia? ", folders=["/docs"], mode="keyword")
+    answer = Answerer(searcher, llm, top_k=4).ask(
+        " capital of Freedonia? ", folders=["/docs"], mode="keyword"
+    )
     assert answer.stopped == "no context"
     assert answer.text == NO_CONTEXT_TEXT
     assert answer.sources == [] and answer.cited == []
     assert not llm.loaded
-    assert searcher.calls == [{"query": "capital of Freedonia?", "k": 4, "mode": "keyword", "folders": ["/docs"]}]
+    assert searcher.calls == [
+        {"query": "capital of Freedonia?", "k": 4, "mode": "keyword", "folders": ["/docs"]}
+    ]
     assert list(answer.timings.stages) == RETRIEVAL_STAGES
     assert answer.to_json()["stopped"] == "no context"
 
@@ -223,7 +228,9 @@ def rendered_prompt_tokens(llm: LocalLLM, messages: list[dict]) -> int:
 
 @pytest.mark.slow
 def test_build_prompt_fits_small_context(small_llm: LocalLLM) -> None:
-    hits = [make_hit(i, f"Passage {i}. " + LOREM * 6, page=i + 1, heading="Intro > Details") for i in range(30)]
+    hits = [
+        make_hit(i, f"Passage {i}. " + LOREM * 6, page=i + 1, heading="Intro > Details") for i in range(30)
+    ]
     max_answer = 128
     messages, sources, prompt_tokens = build_prompt(
         "What does Almanac index?", hits, small_llm, max_answer_tokens=max_answer
@@ -238,7 +245,10 @@ def test_build_prompt_fits_small_context(small_llm: LocalLLM) -> None:
     assert [s.hit for s in sources] == hits[: len(sources)]  # best first
     user = messages[-1]["content"]
     for source in sources:
-        assert f"[{source.n}] file{source.hit.chunk_id}.txt, page {source.hit.page}, section Intro > Details" in user
+        assert (
+            f"[{source.n}] file{source.hit.chunk_id}.txt, page {source.hit.page}, section Intro > Details"
+            in user
+        )
     assert "What does Almanac index?" in user
     assert messages[0]["role"] == "system" and "square brackets" in messages[0]["content"]
 
@@ -306,7 +316,7 @@ def test_ask_streams_a_grounded_answer(llm: LocalLLM) -> None:
 
 @pytest.mark.slow
 def test_ask_times_model_load_only_when_cold() -> None:
-    llm = LocalLLM(n_ctx=1024, n_threads=2)
+    llm = LocalLLM(n_ctx=1024, n_threads=1)
     try:
         answerer = Answerer(FakeSearcher(FREEDONIA), llm, max_answer_tokens=16)
         cold = answerer.ask("What is the capital of Freedonia?")

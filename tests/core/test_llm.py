@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from almanac.core import llm as llm_module
 from almanac.core.errors import ModelError
-from almanac.core.llm import BUNDLED_LLM_FILE, LocalLLM, StreamResult, bundled_llm_path
+from almanac.core.llm import (
+    BUNDLED_LLM_FILE,
+    LocalLLM,
+    StreamResult,
+    bundled_llm_path,
+    gguf_context_length,
+)
 
 COUNT_PROMPT = [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]
 
 
 @pytest.fixture(scope="module")
 def llm() -> Iterator[LocalLLM]:
-    model = LocalLLM(n_ctx=1024, n_threads=2)
+    model = LocalLLM(n_ctx=1024, n_threads=1)
+    model.load()
     yield model
     model.close()
 
@@ -32,6 +39,27 @@ def test_bundled_llm_path_missing_package(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(llm_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match="not installed"):
         bundled_llm_path()
+
+
+def _gguf_string(text: str) -> bytes:
+    data = text.encode()
+    return struct.pack("<Q", len(data)) + data
+
+
+def test_gguf_context_length_reads_header(tmp_path: Path) -> None:
+    header = b"GGUF" + struct.pack("<IQQ", 3, 0, 4)
+    header += _gguf_string("general.architecture") + struct.pack("<I", 8) + _gguf_string("llama")
+    # Arrays of strings and of numbers before the key, as real files have (tokenizer vocabularies).
+    header += _gguf_string("x.words") + struct.pack("<IIQ", 9, 8, 2) + _gguf_string("a") + _gguf_string("bc")
+    header += _gguf_string("x.ids") + struct.pack("<IIQ", 9, 5, 3) + struct.pack("<3i", 1, 2, 3)
+    header += _gguf_string("llama.context_length") + struct.pack("<II", 4, 2048)
+    model = tmp_path / "tiny.gguf"
+    model.write_bytes(header)
+    assert gguf_context_length(model) == 2048
+    assert gguf_context_length(bundled_llm_path()) == 8192
+    model.write_bytes(header[:40])
+    assert gguf_context_length(model) is None
+    assert gguf_context_length(tmp_path / "absent.gguf") is None
 
 
 def test_missing_file_raises_model_error(tmp_path: Path) -> None:
@@ -120,8 +148,8 @@ def test_stream_chat_yields_text(llm: LocalLLM) -> None:
 @pytest.mark.slow
 def test_stream_chat_is_reproducible(llm: LocalLLM) -> None:
     messages = [{"role": "user", "content": "Say something about cats."}]
-    first = "".join(llm.stream_chat(messages, max_tokens=24))
-    second = "".join(llm.stream_chat(messages, max_tokens=24))
+    first = "".join(llm.stream_chat(messages, max_tokens=12))
+    second = "".join(llm.stream_chat(messages, max_tokens=12))
     assert first == second
 
 
@@ -175,13 +203,13 @@ def test_stream_chat_closed_early_releases_lock(llm: LocalLLM) -> None:
 @pytest.mark.slow
 def test_concurrent_streams_are_serialized(llm: LocalLLM) -> None:
     messages = [{"role": "user", "content": "Say something about dogs."}]
-    expected = "".join(llm.stream_chat(messages, max_tokens=16))
+    expected = "".join(llm.stream_chat(messages, max_tokens=8))
     outputs: list[str] = []
     errors: list[BaseException] = []
 
     def worker() -> None:
         try:
-            outputs.append("".join(llm.stream_chat(messages, max_tokens=16)))
+            outputs.append("".join(llm.stream_chat(messages, max_tokens=8)))
         except BaseException as err:  # reported below; a crash in a thread would otherwise be lost
             errors.append(err)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+import logging
 import os
 import shutil
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from almanac.core import store, watch
 from almanac.core.cancel import CancelToken
+from almanac.core.errors import Cancelled
 from almanac.core.library import Library
 from almanac.core.settings import Settings
 from almanac.core.watch import FolderWatcher, watch_forever
@@ -346,4 +348,28 @@ def test_watch_forever_until_cancelled(lib, root, monkeypatch):
     assert "reconciled" in text and "1 indexed" in text and "stopped watching" in text
     assert "docs: watching" in text or f"{root}: watching" in text
     assert fts(lib, "kale") == [str(root / "before.md")] and fts(lib, "chard") == [str(root / "during.md")]
+    assert problems(lib.conn) == []
+
+
+def test_interrupted_apply_loses_nothing(lib, root, make_watcher):
+    w = make_watcher()
+    (root / "interrupted.md").write_text("Parsnips in winter.\n")
+    cancelled = CancelToken()
+    cancelled.cancel()
+    deadline = time.monotonic() + 10
+    with pytest.raises(Cancelled):
+        while time.monotonic() < deadline:  # until the file is ready and applying it is cancelled
+            w.apply_ready(lib, cancel=cancelled)
+            time.sleep(0.05)
+    assert fts(lib, "parsnips") == []
+    wait_until(lib, w, lambda: fts(lib, "parsnips") == [str(root / "interrupted.md")])
+    assert "an update was interrupted" in w.states()[str(root)].last_change
+
+
+def test_lost_kernel_events_trigger_a_rescan(lib, root, make_watcher):
+    w = make_watcher()
+    logging.getLogger("watchdog.observers.inotify_c").warning(
+        "Inotify queue overflowed; filesystem events were lost"
+    )
+    wait_until(lib, w, lambda: "dropped file events" in (w.states()[str(root)].last_change or ""))
     assert problems(lib.conn) == []
