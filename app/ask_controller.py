@@ -68,7 +68,7 @@ class AskController(QObject):
         self._embedder: SharedEmbedder | None = None
         # GUI-thread state.
         self._llm_state = "idle"
-        self._embedder_state = "pending"  # "pending" | "loading" | "ready" | "error"
+        self._embedder_state = "pending"  # "pending" | "loading" | "ready" | "failed" | "error" (no library)
         self._waiting: str | None = None  # asked before the library was open
         self._stop: threading.Event | None = None
         self._tokens = Throttle(self.tokensArrived.emit, TOKEN_INTERVAL_MS, merge=operator.add, parent=self)
@@ -101,7 +101,9 @@ class AskController(QObject):
             return
         self._embedder_state = "loading"
         self._emit_model_state()
-        self._jobs.submit(lambda: self._embedder_job(embedder), success=self._embedder_loaded)
+        self._jobs.submit(
+            lambda: self._embedder_job(embedder), success=self._embedder_loaded, failure=self._embedder_failed
+        )
         if self._waiting is not None:
             question, self._waiting = self._waiting, None
             self._submit_ask(question)
@@ -175,9 +177,16 @@ class AskController(QObject):
         self._embedder_state = "ready"
         self._emit_model_state()
 
+    def _embedder_failed(self, err: BaseException) -> None:
+        self._embedder_state = "failed"  # questions still go ahead, and say what is wrong
+        self._emit_model_state()
+        self._on_error(err)
+
     def _emit_model_state(self, detail: str = "") -> None:
         if self._llm_state == "error":
             self.modelStateChanged.emit("error", "Language model not loaded")
+        elif self._embedder_state == "failed":
+            self.modelStateChanged.emit("error", "Embedding model not loaded")
         elif self._llm_state == "loading":
             self.modelStateChanged.emit("loading", "Loading language model…")
         elif self._embedder_state in ("pending", "loading"):
@@ -200,8 +209,11 @@ class AskController(QObject):
         if self._searcher is not None:
             self._searcher.close()
             self._searcher = None
-        self._embedder = embedder
-        embedder.load()  # torch and the model: seconds, better now than on the first question
+        # Queries get their own copy of the model where it can make one, so a question asked during
+        # indexing does not wait behind the indexer's batch.
+        clone = getattr(embedder.inner, "clone", None)
+        self._embedder = SharedEmbedder(clone()) if clone else embedder
+        self._embedder.load()  # torch and the model: seconds, better now than on the first question
 
     def _configure_job(self, settings: Settings, reload_model: bool) -> None:
         self._settings = settings

@@ -41,6 +41,10 @@ class LibraryState:
     missing: list[str] = field(default_factory=list)  # library folders not on disk right now
 
 
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 class _IndexRequest:
     """One queued index run; requests that arrive before it starts are folded into it."""
 
@@ -319,8 +323,8 @@ class IndexController(QObject):
         lib = self._library()
         targets: list[store.Folder] | None = None
         if request.paths is not None:
-            found = {lib.find_folder(p) for p in request.paths}
-            targets = sorted((f for f in found if f is not None), key=lambda f: f.path)
+            folders = lib.folders()  # once, not once per path: a watcher may hand over thousands
+            targets = [f for f in folders if any(_inside(p, f.path) for p in request.paths)]
             if not targets:
                 return SyncReport()
         try:

@@ -69,6 +69,7 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local folder (the bundled all-MiniLM-L6-v2 by default)."""
 
     def __init__(self, model: str = "", *, batch_size: int = 32) -> None:
+        self.model = model
         spec = _resolve(model)
         self.path = spec.path
         self.name = spec.name
@@ -77,6 +78,7 @@ class SentenceTransformerEmbedder:
         self.max_tokens = self._read_max_seq_length() - 2  # room for [CLS] and [SEP]
         self._model = None
         self._lock = threading.Lock()
+        self._encode_lock = threading.Lock()
         self._dim = self._read_dim()
 
     # -- cheap parts, no torch ----------------------------------------------------------------------------
@@ -110,6 +112,14 @@ class SentenceTransformerEmbedder:
         return self._tokenizer.encode(text, add_special_tokens=False).offsets
 
     # -- the encoder ------------------------------------------------------------------------------------
+    def clone(self) -> SentenceTransformerEmbedder:
+        """A separate instance of the same model, for another thread.
+
+        One instance serialises its callers (its tokenizer is not safe to share), so a query embedded while
+        the indexer encodes a large batch would wait for that batch; its own copy answers at once.
+        """
+        return SentenceTransformerEmbedder(self.model, batch_size=self.batch_size)
+
     @property
     def loaded(self) -> bool:
         return self._model is not None
@@ -140,11 +150,12 @@ class SentenceTransformerEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         self.load()
-        vectors = self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._encode_lock:
+            vectors = self._model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)

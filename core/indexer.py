@@ -16,7 +16,7 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from . import store
+from . import db, store
 from .cancel import CancelToken
 from .chunking import chunk_text
 from .embedding import Embedder, TokenCounter
@@ -78,11 +78,16 @@ class Indexer:
         self.settings = settings
         self._worker: ExtractionWorker | None = None
         self._rules: dict[int, IgnoreRules] = {}
+        self._rechunk = False
 
     def close(self) -> None:
         if self._worker is not None:
             self._worker.close()
             self._worker = None
+
+    @property
+    def chunking_key(self) -> str:
+        return f"{self.embedder.name}/{self.max_tokens}/{self.settings.chunk_overlap}"
 
     @property
     def max_tokens(self) -> int:
@@ -108,6 +113,14 @@ class Indexer:
         """Bring the index in line with the folders: new, changed, moved and deleted files."""
         report = SyncReport()
         targets = list(folders) if folders is not None else store.folders(self.conn)
+        # Chunks made with other sizes (or another tokenizer) are re-made; until each file's turn comes,
+        # its old chunks stay searchable, since every replacement is one transaction.
+        recorded = db.get_meta(self.conn, "chunking")
+        if recorded is None:  # a new index: what it will hold is made with the current settings
+            with self.conn:
+                db.set_meta(self.conn, "chunking", self.chunking_key)
+            recorded = self.chunking_key
+        self._rechunk = recorded != self.chunking_key
         notify = progress or (lambda p: None)
         notify(Progress("scanning"))
         plan: list[tuple[store.Folder, list[Path], dict[str, store.DocState]]] = []
@@ -132,7 +145,8 @@ class Indexer:
                     st = path.stat()
                 except OSError:
                     continue
-                if state and state.size == st.st_size and state.mtime_ns == st.st_mtime_ns:
+                unchanged = state and state.size == st.st_size and state.mtime_ns == st.st_mtime_ns
+                if unchanged and not self._rechunk:
                     report.unchanged += 1
                 else:
                     changed.append(path)
@@ -156,6 +170,10 @@ class Indexer:
                 store.delete_documents(self.conn, gone)
                 report.deleted += len(gone)
         notify(Progress("reading", done, total))
+        if self._rechunk and folders is None:
+            with self.conn:
+                db.set_meta(self.conn, "chunking", self.chunking_key)
+            self._rechunk = False
         return report
 
     def index_file(
@@ -177,7 +195,7 @@ class Indexer:
             return None
         digest = store.content_hash(data)
         state = store.document(self.conn, str(path))
-        if state and state.content_hash == digest and state.status == "indexed":
+        if state and state.content_hash == digest and state.status == "indexed" and not self._rechunk:
             store.touch_document(self.conn, state.id, st.st_size, st.st_mtime_ns)
             report.unchanged += 1
             return None

@@ -193,3 +193,18 @@ def test_remove_folder_leaves_nothing(lib, folder):
     lib.remove_folder(folder)
     for table in ("documents", "chunks", "chunks_fts", "vec_chunks", "vec_bits"):
         assert lib.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+
+
+def test_chunk_size_change_rechunks_every_file(tmp_path, folder, hash_embedder):
+    (folder / "long.txt").write_text(" ".join(f"w{i}" for i in range(400)))
+    db = tmp_path / "index.db"
+    with Library(db, settings=Settings(chunk_tokens=100, chunk_overlap=0), embedder=hash_embedder) as lib:
+        lib.add_folder(folder)
+        lib.index()
+        assert lib.conn.execute("SELECT count(*) FROM chunks WHERE text LIKE 'w%'").fetchone()[0] == 4
+    with Library(db, settings=Settings(chunk_tokens=50, chunk_overlap=0), embedder=hash_embedder) as lib:
+        report = lib.index()
+        assert report.indexed == 4  # every indexed file, though none changed
+        assert lib.conn.execute("SELECT count(*) FROM chunks WHERE text LIKE 'w%'").fetchone()[0] == 8
+        assert problems(lib.conn) == []
+        assert lib.index().indexed == 0  # and only once
