@@ -7,7 +7,7 @@ from almanac.core.errors import QueryError
 from almanac.core.library import Library
 from almanac.core.search import FusionConfig, Searcher, fts_query, make_snippet, rrf
 from almanac.core.settings import Settings
-from conftest import HashEmbedder
+from fakes import HashEmbedder
 
 
 @pytest.fixture(scope="module")
