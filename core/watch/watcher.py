@@ -1,44 +1,4 @@
-"""Folder watching: the index follows the file system by itself.
-
-Two sides, because the writer connection belongs to one thread (STYLE 2):
-
-* watchdog's observer threads only *record* events: per folder, a path -> last-seen time map, the moves in
-  order, and a "rescan" flag. Recording is cheap and bounded: a burst of more than `burst_limit` paths
-  collapses into one flag, "reconcile this whole folder" (a git checkout, an unzip, 10,000 files).
-* the thread that owns the `Library` calls `take_ready()` every few hundred milliseconds and applies what it
-  returns with `apply_changes(lib, changes)` (or both at once: `apply_ready(lib)`). A path is handed out once
-  nothing happened to it for `debounce_s` and its size and mtime held still (a file still being written
-  waits); a move goes first and keeps the document's chunks and vectors (only the path changes).
-
-Public API::
-
-    watcher = FolderWatcher(lib.folders(), lib.indexer.rules_for, exclude=[str(lib.db_path)])
-    watcher.start()                      # native watch per folder; polling where the OS limit is reached
-    lib.index()                          # reconcile what changed while nothing watched (start first!)
-    while running:                       # on the writer thread, every TICK_S or so
-        report = watcher.apply_ready(lib, embed=False)   # -> AppliedReport; report.lines() for a log
-        if report.totals.chunks_added: ...               # the GUI runs embedding as its own job
-    watcher.states()                     # {folder path: FolderState(state, detail, last_change, ...)}
-    watcher.pause(); watcher.resume()    # paused: events are still recorded, applied on resume
-    watcher.request_rescan(path)         # "rescan now": reconcile a folder (or all) on the next tick
-    watcher.set_folders(lib.folders())   # after a folder was added or removed
-    watcher.stop()
-
-    watch_forever(lib, cancel, out)      # the headless loop of `almanac watch`
-
-Folder states: "watching" (native events), "polling" (checked every `poll_interval_s`: the OS watch limit
-was reached), "missing" (deleted, renamed, or its drive unplugged; its index is kept and the folder is
-looked for every `check_interval_s`; when it is back it is reconciled and watched again), "error" (cannot
-be read), "paused", "stopped". `FolderState.detail` says why, in plain words.
-
-Only `FolderWatcher.states/pause/resume/paused/request_rescan` may be called from another thread (the
-GUI thread); everything else belongs to the thread that owns the Library. If applying fails or is
-cancelled, the folders it touched are reconciled whole on the next tick: nothing taken is lost.
-
-Limits: a file written with pauses longer than `debounce_s + settle_s` may be indexed twice (half, then
-whole). Network file systems deliver no remote events to inotify; they look "watching" but only the
-start-up scan (or `request_rescan`) sees remote changes.
-"""
+"""Recording file-system events on watchdog's threads, and handing out the changes that are ready."""
 
 from __future__ import annotations
 
@@ -46,120 +6,42 @@ import errno
 import logging
 import os
 import stat
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
-from . import db, store
-from .cancel import CancelToken
-from .errors import AlmanacError, Cancelled
-from .ignore import IGNORE_FILE, IgnoreRules, walk
-from .indexer import SyncReport
-from .timing import Timings
+from .. import store
+from ..cancel import CancelToken
+from ..ignore import IGNORE_FILE
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
 
-    from .library import Library
+    from ..library import Library
+
+from .apply import apply_changes
+from .changes import (
+    ERROR,
+    MISSING,
+    PAUSED,
+    POLLING,
+    STOPPED,
+    WATCHING,
+    AppliedReport,
+    ChangeSet,
+    FolderChanges,
+    FolderState,
+    Move,
+    ObserverFactory,
+    RulesFor,
+)
 
 log = logging.getLogger(__name__)
-
-WATCHING = "watching"
-POLLING = "polling"
-MISSING = "missing"
-PAUSED = "paused"
-ERROR = "error"
-STOPPED = "stopped"
-
-TICK_S = 0.2  # how often the headless loop looks for ready changes
-
-RulesFor = Callable[[store.Folder], IgnoreRules]
-ObserverFactory = Callable[[], "BaseObserver"]
-
-
-# --- what the watcher hands out, and what applying it did ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Move:
-    src: str
-    dest: str
-    is_dir: bool
-
-
-@dataclass
-class FolderChanges:
-    """Ready changes of one folder. `rescan` (a reason) means: reconcile the whole folder instead."""
-
-    folder: store.Folder
-    paths: list[str] = field(default_factory=list)  # created, changed or deleted: looked at as they are now
-    moves: list[Move] = field(default_factory=list)  # in the order they happened, applied first
-    rescan: str = ""
-    forget_rules: bool = False  # an .almanacignore changed
-
-
-@dataclass
-class ChangeSet:
-    folders: list[FolderChanges] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.folders)
-
-
-@dataclass(frozen=True)
-class AppliedChange:
-    folder: str  # the library folder's path
-    action: str  # "added" | "updated" | "removed" | "moved" | "failed" | "rescanned"
-    path: str
-    dest: str = ""  # for "moved"
-    detail: str = ""
-
-    def describe(self) -> str:
-        rel = _display(self.path, self.folder)
-        if self.action == "moved":
-            text = f"moved {rel} -> {_display(self.dest, self.folder)}"
-            return f"{text} ({self.detail})" if self.detail else text
-        if self.action == "failed":
-            return f"failed {rel}: {self.detail}"
-        return f"{self.action} {rel}" + (f" ({self.detail})" if self.detail else "")
-
-
-@dataclass
-class AppliedReport:
-    changes: list[AppliedChange] = field(default_factory=list)
-    totals: SyncReport = field(default_factory=SyncReport)
-    embedded: int = 0  # chunks that got a vector (only when asked to embed)
-    timings: Timings = field(default_factory=Timings)
-
-    def __bool__(self) -> bool:
-        return bool(self.changes)
-
-    def lines(self, limit: int = 20) -> list[str]:
-        """One line per change, at most `limit` (a storm must not flood a log)."""
-        out = [c.describe() for c in self.changes[:limit]]
-        if len(self.changes) > limit:
-            out.append(f"... and {len(self.changes) - limit} more changes")
-        return out
-
-
-@dataclass(frozen=True)
-class FolderState:
-    state: str  # WATCHING | POLLING | MISSING | ERROR | PAUSED | STOPPED
-    detail: str  # why, in plain words; "" when simply watching
-    last_change: str | None  # the last change applied, as a log line would say it
-    last_change_at: float | None  # time.time() of it
-    pending: int  # changes recorded, not applied yet
-
-    @property
-    def label(self) -> str:
-        return f"{self.state} ({self.detail})" if self.detail else self.state
-
 
 # --- recording (observer threads) ---------------------------------------------------------------------------
 
@@ -686,253 +568,3 @@ def _unwatched_dirs(observer: BaseObserver, root: str) -> int:
     except RuntimeError:
         return 0
     return sum(1 for p in left if p not in watched and os.path.isdir(p))
-
-
-# --- applying (writer thread) -------------------------------------------------------------------------------
-
-
-def apply_changes(lib: Library, changes: ChangeSet, *, cancel: CancelToken | None = None) -> AppliedReport:
-    """Bring the index in line with the ready changes. Writer thread only; each store write is one
-    transaction, so readers never see half a document. Does not embed (see `FolderWatcher.apply_ready`)."""
-    report = AppliedReport()
-    if not changes:
-        return report
-    live = {f.id for f in lib.folders()}  # a folder removed meanwhile is skipped
-    todo = [fc for fc in changes.folders if fc.folder.id in live]
-    with db.translate_errors(lib.db_path), report.timings.stage("apply"):
-        for fc in todo:
-            if fc.rescan:
-                _rescan(lib, fc, report, cancel)
-        paths = [fc for fc in todo if not fc.rescan]
-        if paths:
-            _apply_paths(lib, paths, report, cancel)
-    return report
-
-
-def _rescan(lib: Library, fc: FolderChanges, report: AppliedReport, cancel: CancelToken | None) -> None:
-    if fc.forget_rules:
-        lib.indexer.forget_rules()
-    r = lib.indexer.sync([fc.folder], cancel=cancel)
-    _add(report.totals, r)
-    done = [
-        f"{n} {what}"
-        for n, what in (
-            (r.indexed, "indexed"),
-            (r.moved, "moved"),
-            (r.deleted, "removed"),
-            (r.failed, "failed"),
-        )
-        if n
-    ]
-    detail = f"{fc.rescan}: {', '.join(done) or 'no change'}"
-    report.changes.append(AppliedChange(fc.folder.path, "rescanned", fc.folder.path, detail=detail))
-
-
-def _apply_paths(
-    lib: Library, todo: list[FolderChanges], report: AppliedReport, cancel: CancelToken | None
-) -> None:
-    conn, indexer = lib.conn, lib.indexer
-    changes = report.changes
-
-    # 1. Moves, in order: the path changes, chunks and vectors stay. Whether the content changed meanwhile is
-    #    checked below like any other path (both ends of a move are also pending paths).
-    for fc in todo:
-        for mv in fc.moves:
-            if mv.is_dir:
-                n = store.move_documents_under(conn, mv.src, mv.dest, fc.folder.id)
-                if n:
-                    detail = f"{n} file{'s' if n != 1 else ''}"
-                    changes.append(AppliedChange(fc.folder.path, "moved", mv.src, mv.dest, detail))
-                    report.totals.moved += n
-            else:
-                doc = store.document(conn, mv.src)
-                if doc is not None:
-                    store.move_document(conn, doc.id, mv.dest, fc.folder.id, doc.size, doc.mtime_ns)
-                    changes.append(AppliedChange(fc.folder.path, "moved", mv.src, mv.dest))
-                    report.totals.moved += 1
-
-    # 2. Look at every path as it is now: a file to (maybe) index, a folder to reconcile, or gone.
-    files: dict[str, store.Folder] = {}
-    gone: dict[str, tuple[store.DocState, store.Folder, str]] = {}  # path -> (doc, folder, gone folder path)
-    for fc in todo:
-        rules = indexer.rules_for(fc.folder)
-        root_real = os.path.realpath(fc.folder.path)
-        for path in fc.paths:
-            what = _look(Path(path), rules, root_real)
-            if what == "file":
-                files.setdefault(path, fc.folder)
-            elif what == "dir":
-                _scan_dir(lib, fc.folder, Path(path), rules, root_real, files, gone)
-            else:
-                doc = store.document(conn, path)
-                if doc is not None:
-                    gone[path] = (doc, fc.folder, "")
-                for p, d in store.documents_under(conn, path).items():
-                    gone[p] = (d, fc.folder, path)
-
-    # 3. Index what changed. A gone document with the same content is a move the events did not pair up
-    #    (across folders, or a delete and a create): it keeps its chunks and vectors.
-    renamed_from = {d.content_hash: d for d, _, _ in gone.values() if d.status == "indexed"}
-    for path, folder in sorted(files.items()):
-        if cancel:
-            cancel.checkpoint()
-        p = Path(path)
-        before = store.document(conn, path)
-        if before is not None and _same_stat(before, p):
-            continue  # unchanged (a moved file, a chmod, an event for nothing)
-        r = SyncReport()
-        moved_from = indexer.index_file(folder, p, r, renamed_from=renamed_from)
-        _add(report.totals, r)
-        if moved_from is not None:
-            gone.pop(moved_from, None)
-            changes.append(AppliedChange(folder.path, "moved", moved_from, path))
-        elif r.indexed:
-            action = "updated" if before is not None else "added"
-            changes.append(AppliedChange(folder.path, action, path, detail=f"+{r.chunks_added} chunks"))
-        elif r.failed:
-            changes.append(AppliedChange(folder.path, "failed", path, detail=r.failures[-1][1]))
-        elif before is not None and store.document(conn, path) is None:
-            changes.append(AppliedChange(folder.path, "removed", path, detail="not a document any more"))
-
-    # 4. Remove what is gone, in one transaction.
-    if gone:
-        store.delete_documents(conn, [d.id for d, _, _ in gone.values()])
-        report.totals.deleted += len(gone)
-        by_dir: dict[tuple[str, str], int] = {}
-        for path, (_, folder, under) in sorted(gone.items()):
-            if under:
-                by_dir[(folder.path, under)] = by_dir.get((folder.path, under), 0) + 1
-            else:
-                changes.append(AppliedChange(folder.path, "removed", path))
-        for (folder_path, under), n in by_dir.items():
-            detail = f"{n} file{'s' if n != 1 else ''}"
-            changes.append(AppliedChange(folder_path, "removed", under, detail=detail))
-
-
-def _look(p: Path, rules: IgnoreRules, root_real: str) -> str:
-    """What a path is now: "file", "dir", or "gone" (missing, ignored, or nothing a scan would index)."""
-    try:
-        st = p.lstat()
-    except OSError:
-        return "gone"
-    is_dir = stat.S_ISDIR(st.st_mode)
-    if p.name == IGNORE_FILE or rules.ignored(p, is_dir=is_dir):
-        return "gone"
-    if is_dir:
-        return "dir"
-    if stat.S_ISLNK(st.st_mode):  # as the scan does: only links to files inside the folder
-        target = os.path.realpath(p)
-        inside = os.path.commonpath([root_real, target]) == root_real
-        return "file" if inside and os.path.isfile(target) else "gone"
-    return "file" if stat.S_ISREG(st.st_mode) else "gone"
-
-
-def _scan_dir(
-    lib: Library,
-    folder: store.Folder,
-    directory: Path,
-    rules: IgnoreRules,
-    root_real: str,
-    files: dict[str, store.Folder],
-    gone: dict[str, tuple[store.DocState, store.Folder, str]],
-) -> None:
-    """A folder appeared or moved in: the same reconciliation as a scan, for that sub-tree only."""
-    found, too_big = walk(directory, rules, max_bytes=int(lib.settings.max_file_mb * 1e6))
-    present = {str(p) for p in found} | {str(p) for p, _ in too_big}
-    for path in present:
-        files.setdefault(path, folder)  # index_file records the too-big ones as failed
-    for path, doc in store.documents_under(lib.conn, str(directory)).items():
-        if path in present:
-            continue
-        if _look(Path(path), rules, root_real) == "file":  # e.g. a link to a file elsewhere in the folder
-            files.setdefault(path, folder)
-        else:
-            gone[path] = (doc, folder, str(directory))
-
-
-def _same_stat(doc: store.DocState, p: Path) -> bool:
-    try:
-        st = p.stat()
-    except OSError:
-        return False
-    return (doc.size, doc.mtime_ns) == (st.st_size, st.st_mtime_ns)
-
-
-def _add(total: SyncReport, r: SyncReport) -> None:
-    total.scanned += r.scanned
-    total.indexed += r.indexed
-    total.unchanged += r.unchanged
-    total.moved += r.moved
-    total.deleted += r.deleted
-    total.failed += r.failed
-    total.chunks_added += r.chunks_added
-    total.failures += r.failures
-
-
-def _display(path: str, folder: str) -> str:
-    """A path as the user knows it: from the library folder's own name on."""
-    try:
-        return os.path.relpath(path, os.path.dirname(folder.rstrip(os.sep)) or os.sep)
-    except ValueError:
-        return path
-
-
-# --- the headless loop --------------------------------------------------------------------------------------
-
-
-def watch_forever(
-    lib: Library,
-    cancel: CancelToken,
-    out: TextIO = sys.stdout,
-    *,
-    debounce_s: float = 1.0,
-    tick_s: float = TICK_S,
-    refresh_folders_s: float = 10.0,
-) -> int:
-    """`almanac watch`: reconcile, then keep the index in step with the folders until `cancel` is set."""
-    folders = lib.folders()
-    if not folders:
-        raise AlmanacError("The library is empty: add a folder first, as in `almanac add ~/Documents`.")
-
-    def say(message: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')} {message}", file=out, flush=True)
-
-    own_files = (str(lib.db_path),)  # the index may live inside a watched folder: never index it
-    watcher = FolderWatcher(folders, lib.indexer.rules_for, debounce_s=debounce_s, exclude=own_files)
-    watcher.start()  # first, so nothing that changes during the reconciliation is lost
-    shown: dict[str, str] = {}
-    try:
-        shown = _say_states(watcher, shown, say)
-        started = time.perf_counter()
-        r = lib.index(cancel=cancel)
-        say(
-            f"reconciled {r.scanned} files in {time.perf_counter() - started:.1f} s: {r.indexed} indexed,"
-            f" {r.moved} moved, {r.deleted} removed, {r.failed} failed"
-        )
-        say("watching for changes; press Ctrl+C to stop")
-        next_refresh = time.monotonic() + refresh_folders_s
-        while not cancel.cancelled:
-            applied = watcher.apply_ready(lib, embed=True, cancel=cancel)
-            for line in applied.lines():
-                say(line)
-            if time.monotonic() >= next_refresh:  # `almanac add` from another terminal
-                watcher.set_folders(lib.folders())
-                next_refresh = time.monotonic() + refresh_folders_s
-            shown = _say_states(watcher, shown, say)
-            time.sleep(tick_s)
-    except Cancelled:
-        pass
-    finally:
-        watcher.stop()
-    say("stopped watching")
-    return 0
-
-
-def _say_states(watcher: FolderWatcher, shown: dict[str, str], say: Callable[[str], None]) -> dict[str, str]:
-    now = {path: s.label for path, s in watcher.states().items()}
-    for path, label in now.items():
-        if shown.get(path) != label:
-            say(f"{path}: {label}")
-    for path in shown.keys() - now.keys():
-        say(f"{path}: no longer in the library")
-    return now
