@@ -1,5 +1,7 @@
 """The desktop app (PySide6). Everything Qt lives here; `almanac.core` knows nothing of it."""
 
-from .qt_fixes import fix_emit_refcount
+from .qt_fixes import fix_emit_refcount, fix_none_refcount
 
-fix_emit_refcount()  # before any signal is emitted: see qt_fixes for the PySide6 6.12.0 bug
+# Before any widget is touched or signal emitted: see qt_fixes for the PySide6 6.12.0 reference leaks.
+fix_emit_refcount()
+fix_none_refcount()

@@ -3,6 +3,13 @@
 The GUI calls the methods here (GUI thread); each turns into a job on the index thread. The Library is
 created on that thread and never leaves it. Everything comes back as signals emitted on the GUI thread;
 progress is throttled to about ten updates a second however many files go by.
+
+The folder watcher (core.watch) belongs to the index thread too: it is created with the Library and started
+before the start-up sync, and a timer on the GUI thread queues one cheap "apply what is ready" job at a
+time (never a second while one waits, so user jobs are not crowded out). Changed files are applied there;
+a whole-folder reconcile (a burst, a folder that came back, one just added) becomes a normal index run,
+with progress, Pause and Cancel, and is folded into any run already waiting. The folders' watch states are
+read on the GUI thread (`FolderWatcher.states()` is safe there) and sent on only when they change.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import copy
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +31,8 @@ from almanac.core.errors import AlmanacError, Cancelled
 from almanac.core.indexer import SyncReport
 from almanac.core.library import Library
 from almanac.core.settings import Settings
-from PySide6.QtCore import QObject, Signal
+from almanac.core.watch import AppliedReport, ChangeSet, FolderState, FolderWatcher, apply_changes
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from .jobs import FailureFn, JobThread
 from .shared_embedder import SharedEmbedder
@@ -32,7 +41,16 @@ from .throttle import Throttle
 log = logging.getLogger(__name__)
 
 EmbedderFactory = Callable[[Settings], Embedder]
+WatcherFactory = Callable[[Library], FolderWatcher | None]
 PROGRESS_INTERVAL_MS = 100
+WATCH_TICK_MS = 400  # how often ready changes are applied, and the watch states looked at
+WATCH_BACKOFF_S = 10.0  # after a failed apply, before the next try
+INLINE_EMBED_CHUNKS = 32  # more new chunks than this are embedded by an index run, with progress
+
+
+def default_watcher(lib: Library) -> FolderWatcher:
+    # The index's own files may lie inside a watched folder: never index them.
+    return FolderWatcher(lib.folders(), lib.indexer.rules_for, exclude=[str(lib.db_path)])
 
 
 @dataclass
@@ -67,6 +85,9 @@ class IndexController(QObject):
     pausedChanged = Signal(bool)
     indexFinished = Signal(object)  # SyncReport, or None when the run was cancelled
     embedderChanged = Signal(object)  # the embedder the library uses now; None if it could not open
+    watchStatesChanged = Signal(object)  # {folder path: core.watch.FolderState}, only when it changed
+    watchPausedChanged = Signal(bool)
+    watchApplied = Signal(object)  # core.watch.AppliedReport of changes applied by the watcher
 
     def __init__(
         self,
@@ -74,12 +95,14 @@ class IndexController(QObject):
         db_path: Path,
         settings: Settings,
         embedder_factory: EmbedderFactory,
+        watcher_factory: WatcherFactory | None = default_watcher,
         on_error: FailureFn,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._db_path = db_path
         self._embedder_factory = embedder_factory
+        self._watcher_factory = watcher_factory
         self._on_error = on_error
         # Index-thread state: set here before the first job, then only touched by jobs.
         self._settings = copy.deepcopy(settings)
@@ -88,8 +111,17 @@ class IndexController(QObject):
         # GUI-thread state.
         self._active: list[_IndexRequest] = []
         self._paused = False
-        self._lock = threading.Lock()  # guards _queued, shared with the index thread
+        self._lock = threading.Lock()  # guards _queued and _watcher, shared with the index thread
         self._queued: _IndexRequest | None = None
+        self._watcher: FolderWatcher | None = None  # set on the index thread; GUI calls only the safe methods
+        self._watch_paused = False
+        self._watch_states: dict[str, FolderState] = {}
+        self._tick_pending = False
+        self._tick_token: CancelToken | None = None
+        self._next_tick = 0.0  # time.monotonic() before which no apply job is queued (after a failure)
+        self._watch_timer = QTimer(self)
+        self._watch_timer.setInterval(WATCH_TICK_MS)
+        self._watch_timer.timeout.connect(self._watch_tick)
         self._progress = Throttle(self.progressChanged.emit, PROGRESS_INTERVAL_MS, parent=self)
         self._jobs = JobThread("almanac-index", on_error=on_error, parent=self)
 
@@ -103,9 +135,20 @@ class IndexController(QObject):
     def paused(self) -> bool:
         return self._paused
 
+    @property
+    def watch_paused(self) -> bool:
+        return self._watch_paused
+
+    @property
+    def watch_states(self) -> dict[str, FolderState]:
+        """The folders' watch states as last seen (empty when nothing is watched)."""
+        return self._watch_states
+
     def open(self, *, sync: bool = True) -> None:
         """Open the library in the background; with `sync`, then bring the index up to date."""
         self._jobs.submit(lambda: self._open_job(sync=sync), success=self._opened, failure=self._open_failed)
+        if self._watcher_factory is not None:
+            self._watch_timer.start()
 
     def add_folders(self, paths: Iterable[str]) -> None:
         """Add folders and index them. A folder that cannot be added is reported; the others go on."""
@@ -140,11 +183,26 @@ class IndexController(QObject):
         )
 
     def apply_changes(self, paths: Iterable[str]) -> None:
-        """Hook for the folder watcher: files changed on disk; re-sync the library folders that hold them.
+        """Files changed on disk: re-sync the library folders that hold them (a folder watcher's rescan).
 
         Bursts are cheap: requests made before a run starts are folded into one run.
         """
         self.index(list(paths))
+
+    def set_watch_paused(self, paused: bool) -> None:
+        """Pause or resume folder watching: while paused, changes are recorded and applied on resume."""
+        if paused == self._watch_paused:
+            return
+        with self._lock:
+            self._watch_paused = paused
+            watcher = self._watcher
+        if watcher is not None:  # pause/resume are safe from the GUI thread; the next tick catches up
+            if paused:
+                watcher.pause()
+            else:
+                watcher.resume()
+        self.watchPausedChanged.emit(paused)
+        self._refresh_watch_states()
 
     def run_on_library(
         self,
@@ -207,9 +265,12 @@ class IndexController(QObject):
         self._set_paused(False)
 
     def shutdown(self) -> None:
+        self._watch_timer.stop()
+        if self._tick_token is not None:
+            self._tick_token.cancel()  # what it took is reconciled at the next start-up sync
         self.cancel()
         self._progress.discard()
-        self._jobs.stop(self._close_job)
+        self._jobs.stop(self._close_job)  # stops the watcher, then closes the library
 
     # -- GUI thread: results -----------------------------------------------------------------------------
 
@@ -253,6 +314,38 @@ class IndexController(QObject):
         self.indexFinished.emit(None)
         self._on_error(err)
 
+    def _watch_tick(self) -> None:
+        self._refresh_watch_states()
+        if self._tick_pending or self._jobs.stopping or time.monotonic() < self._next_tick:
+            return  # one apply job at a time: a long index run delays it, never piles ticks up
+        self._tick_pending = True
+        token = self._tick_token = CancelToken()
+        self._jobs.submit(
+            lambda: self._watch_job(token), success=self._watch_done, failure=self._watch_failed
+        )
+
+    def _watch_done(self, report: AppliedReport | None) -> None:
+        self._tick_pending = False
+        self._applied(report)
+
+    def _applied(self, report: AppliedReport | None) -> None:
+        if report:
+            self._refresh_watch_states()
+            self.watchApplied.emit(report)
+
+    def _watch_failed(self, err: BaseException) -> None:
+        self._tick_pending = False
+        self._next_tick = time.monotonic() + WATCH_BACKOFF_S  # one notice, not one every tick
+        self._on_error(err)
+
+    def _refresh_watch_states(self) -> None:
+        with self._lock:
+            watcher = self._watcher
+        states = watcher.states() if watcher is not None else {}
+        if states != self._watch_states:
+            self._watch_states = states
+            self.watchStatesChanged.emit(states)
+
     # -- index thread ------------------------------------------------------------------------------------
 
     def _library(self) -> Library:
@@ -260,7 +353,77 @@ class IndexController(QObject):
             if self._embedder is None:
                 self._embedder = SharedEmbedder(self._embedder_factory(self._settings))
             self._lib = Library(self._db_path, settings=self._settings, embedder=self._embedder)
+            self._start_watcher(self._lib)
         return self._lib
+
+    def _start_watcher(self, lib: Library) -> None:
+        """Watch the library's folders, before any sync runs (so nothing changed in between is missed)."""
+        if self._watcher_factory is None:
+            return
+        try:
+            watcher = self._watcher_factory(lib)
+            if watcher is None:
+                return
+            watcher.start()
+        except Exception as err:  # the library works without watching; say why it does not watch
+            self._jobs.post(self._on_error, err)
+            return
+        with self._lock:
+            self._watcher = watcher
+            if self._watch_paused:
+                watcher.pause()
+
+    def _stop_watcher(self) -> None:
+        with self._lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+
+    def _watch_folders(self, lib: Library) -> None:
+        """Follow the library's folder list (after a folder was added or removed)."""
+        if self._watcher is not None:
+            self._watcher.set_folders(lib.folders())
+
+    def _watch_job(self, token: CancelToken) -> AppliedReport | None:
+        watcher, lib = self._watcher, self._lib
+        if watcher is None or lib is None:
+            return None
+        return self._apply_ready(watcher, lib, token)
+
+    def _apply_ready(self, watcher: FolderWatcher, lib: Library, token: CancelToken) -> AppliedReport | None:
+        """Apply the ready changes (a few files: quick); whole-folder reconciles become index runs.
+
+        Not `watcher.apply_ready()`: that would reconcile a whole folder (an unzip, a folder just added or
+        back from an unplugged drive) inside this job, without progress, Pause or Cancel.
+        """
+        changes = watcher.take_ready()
+        rescans = [fc for fc in changes.folders if fc.rescan]
+        if rescans:
+            if any(fc.forget_rules for fc in rescans):  # an .almanacignore changed
+                lib.indexer.forget_rules()
+            # Folded into a waiting run if there is one, and shown with progress like any other.
+            self._jobs.post(self.index, [fc.folder.path for fc in rescans])
+        todo = ChangeSet([fc for fc in changes.folders if not fc.rescan])
+        if not todo:
+            return None
+        try:
+            report = apply_changes(lib, todo, cancel=token)
+        except BaseException:  # cancelled, or the disk is full: reconcile those folders later, lose nothing
+            for fc in todo.folders:
+                watcher.request_rescan(fc.folder.path, "an update was interrupted")
+            raise
+        watcher.note_applied(report)
+        added = report.totals.chunks_added
+        if 0 < added <= INLINE_EMBED_CHUNKS:  # a saved file or two: embed now, searchable at once
+            try:
+                with report.timings.stage("embed"):
+                    report.embedded = lib.indexer.embed_pending(cancel=token)
+            except Cancelled:
+                pass  # shutting down; the next sync embeds them
+        elif added:  # many: an index run embeds them with progress, Pause and Cancel
+            self._jobs.post(self.index, sorted({fc.folder.path for fc in todo.folders}))
+        self._post_state(lib)
+        return report
 
     def _post_state(self, lib: Library) -> None:
         status = lib.status()
@@ -293,6 +456,11 @@ class IndexController(QObject):
                 errors.append(err)
         if added:  # posted before the state, so the GUI is busy by the time it sees the new folder
             self._jobs.post(self.index, added)
+            self._watch_folders(lib)
+            if self._watcher is not None:
+                # The watcher asks to reconcile a folder new to it: hand that over now, so it joins the
+                # run just posted, and a Cancel stops both (a later tick would start it again).
+                self._jobs.post(self._applied, self._apply_ready(self._watcher, lib, CancelToken()))
         self._post_state(lib)
         return errors
 
@@ -301,6 +469,7 @@ class IndexController(QObject):
         try:
             lib.remove_folder(path)
         finally:
+            self._watch_folders(lib)
             self._post_state(lib)
 
     def _rebuild_job(self) -> None:
@@ -309,6 +478,7 @@ class IndexController(QObject):
             if os.path.isdir(folder.path):  # a missing folder keeps its index, as a sync would
                 lib.remove_folder(folder.path)
                 lib.add_folder(folder.path)
+        self._watch_folders(lib)  # same paths, new folder ids
         self._post_state(lib)
 
     def _index_job(self, request: _IndexRequest) -> SyncReport | None:
@@ -335,6 +505,7 @@ class IndexController(QObject):
             self._post_state(lib)
 
     def _close_job(self) -> None:
+        self._stop_watcher()  # before the library closes: nothing may apply to a closed connection
         if self._lib is not None:
             lib, self._lib = self._lib, None
             lib.close()

@@ -5,9 +5,12 @@ The panel only shows state and asks for changes (signals); the index thread does
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from almanac.core.watch import FolderState
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -30,19 +33,41 @@ PATH_ROLE = Qt.ItemDataRole.UserRole
 REASON_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
+# What the Status column says for each watch state (core.watch's names); the detail goes in the tooltip.
+WATCH_WORDS = {
+    "watching": "Watching",
+    "polling": "Polling",
+    "paused": "Paused",
+    "missing": "Missing",
+    "error": "Not watched",
+}
+STATUS_COLUMN = 4
+
+
 def _count(n: int) -> str:
     return f"{n:,}"
+
+
+def _when(at: float | None) -> str:
+    if at is None:
+        return ""
+    if time.time() - at < 20 * 3600:
+        return time.strftime("%H:%M:%S", time.localtime(at))
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
 
 
 class LibraryPanel(QWidget):
     addRequested = Signal(list)  # folder paths
     removeRequested = Signal(str)
     reindexRequested = Signal(object)  # list of folder paths, or None for all
+    watchPausedToggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._indexing = False
         self._state: LibraryState | None = None
+        self._watch: dict[str, FolderState] = {}
+        self._watch_paused = False
 
         self.folders = QTreeWidget(self)
         self.folders.setObjectName("folders")
@@ -73,6 +98,18 @@ class LibraryPanel(QWidget):
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
         self.summary.setObjectName("librarySummary")
+        self.watch_label = QLabel(self)
+        self.watch_label.setObjectName("watchSummary")
+        self.watch_label.setWordWrap(True)
+        self.watch_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.watch_button = QPushButton("Pause Watching", self)
+        self.watch_button.setObjectName("pauseWatching")
+        self.watch_button.setCheckable(True)
+        self.watch_button.setToolTip("Stop applying file changes for now; they are applied on resume")
+        self.watch_button.toggled.connect(self.watchPausedToggled)
+        watch_row = QHBoxLayout()
+        watch_row.addWidget(self.watch_label, 1)
+        watch_row.addWidget(self.watch_button, 0, Qt.AlignmentFlag.AlignTop)
         self.empty_hint = QLabel(
             "Your library is empty. Add a folder, or drop one onto this window, and Almanac will index"
             " the documents in it.",
@@ -93,6 +130,7 @@ class LibraryPanel(QWidget):
         top_layout.addWidget(self.folders, 1)
         top_layout.addLayout(buttons)
         top_layout.addWidget(self.summary)
+        top_layout.addLayout(watch_row)
         bottom = QWidget(self)
         bottom_layout = QVBoxLayout(bottom)
         bottom_layout.setContentsMargins(0, 0, 0, 0)
@@ -133,6 +171,7 @@ class LibraryPanel(QWidget):
             )
             item.setData(0, PATH_ROLE, f.path)
             item.setToolTip(0, f.path)
+            item.setToolTip(STATUS_COLUMN, self._folder_tooltip(f.path))
             for column in range(1, 4):
                 item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.folders.addTopLevelItem(item)
@@ -154,10 +193,29 @@ class LibraryPanel(QWidget):
             parts.append(f"model {s.embedding_model}")
         self.summary.setText(" · ".join(parts))
         self._update_buttons()
+        self._update_watch_label()
 
     def set_indexing(self, indexing: bool) -> None:
         self._indexing = indexing
         self.set_state(self._state)
+
+    def set_watch_states(self, states: dict[str, FolderState]) -> None:
+        """The watcher's view of each folder (throttled by the controller): updated in place."""
+        self._watch = dict(states)
+        for i in range(self.folders.topLevelItemCount()):
+            item = self.folders.topLevelItem(i)
+            path = item.data(0, PATH_ROLE)
+            item.setText(STATUS_COLUMN, self._folder_state(path))
+            item.setToolTip(STATUS_COLUMN, self._folder_tooltip(path))
+        self._update_watch_label()
+
+    def set_watch_paused(self, paused: bool) -> None:
+        self._watch_paused = paused
+        self.watch_button.blockSignals(True)
+        self.watch_button.setChecked(paused)
+        self.watch_button.blockSignals(False)
+        self.watch_button.setText("Resume Watching" if paused else "Pause Watching")
+        self._update_watch_label()
 
     def failure_rows(self) -> list[tuple[str, str]]:
         return [
@@ -182,9 +240,52 @@ class LibraryPanel(QWidget):
     # -- internals -------------------------------------------------------------------------------------
 
     def _folder_state(self, path: str) -> str:
-        if self._state is not None and path in self._state.missing:
+        watch = self._watch.get(path)
+        if (self._state is not None and path in self._state.missing) or (watch and watch.state == "missing"):
             return "Missing"
-        return "Indexing…" if self._indexing else "Up to date"
+        if self._indexing:
+            return "Indexing…"
+        if watch is None or watch.state not in WATCH_WORDS:
+            return "Up to date"  # not watched (watching is off, or stopped)
+        words = WATCH_WORDS[watch.state]
+        if watch.state == "paused" and watch.pending:
+            words += f" · {watch.pending:,} waiting"
+        return words
+
+    def _folder_tooltip(self, path: str) -> str:
+        watch = self._watch.get(path)
+        if watch is None:
+            return "Not watched for changes: use Re-index to pick them up"
+        lines = [watch.label[:1].upper() + watch.label[1:]]
+        if watch.pending:
+            lines.append(f"{watch.pending:,} changes not applied yet")
+        if watch.last_change:
+            lines.append(f"Last change: {watch.last_change} at {_when(watch.last_change_at)}")
+        return "\n".join(lines)
+
+    def _update_watch_label(self) -> None:
+        has_folders = self.folders.topLevelItemCount() > 0
+        self.watch_button.setVisible(has_folders)
+        watched = [s for s in self._watch.values() if s.state in ("watching", "polling", "paused")]
+        if not has_folders:
+            self.watch_label.clear()
+            return
+        if self._watch_paused:
+            waiting = sum(s.pending for s in self._watch.values())
+            text = "Watching is paused: changes are noted and applied when it resumes"
+            text += f" ({waiting:,} waiting)." if waiting else "."
+        elif not watched:
+            text = "Folders are not watched: use Re-index to pick up changes."
+        else:
+            n = len(watched)
+            text = f"Watching {n} folder{'s' if n != 1 else ''} for changes"
+            last = max(
+                (s for s in self._watch.values() if s.last_change_at is not None),
+                key=lambda s: s.last_change_at or 0.0,
+                default=None,
+            )
+            text += f" · last: {last.last_change} at {_when(last.last_change_at)}" if last else "."
+        self.watch_label.setText(text)
 
     def _remove_selected(self) -> None:
         for path in self.selected_paths():

@@ -14,6 +14,7 @@ from almanac.core.embedding import Embedder, SentenceTransformerEmbedder
 from almanac.core.errors import AlmanacError, Cancelled
 from almanac.core.indexer import SyncReport
 from almanac.core.settings import Settings
+from almanac.core.watch import AppliedReport
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget
@@ -23,7 +24,8 @@ from .ask_controller import AskController, LLMFactory, default_llm
 from .chat_view import ChatView
 from .conversation_list import ConversationList
 from .conversations import DEFAULT_TITLE, Conversation, ConversationStore, Turn, new_conversation, title_from
-from .index_controller import IndexController
+from .document_text import DocumentTexts
+from .index_controller import IndexController, WatcherFactory, default_watcher
 from .library_panel import LibraryPanel
 from .settings_dialog import LLM_FIELDS, REINDEX_FIELDS, SYNC_FIELDS, SettingsDialog, changed
 from .sources_panel import SourcesPanel
@@ -46,6 +48,7 @@ class MainWindow(QMainWindow):
         *,
         settings: Settings | None = None,
         embedder_factory: Callable[[Settings], Embedder] = default_embedder,
+        watcher_factory: WatcherFactory | None = default_watcher,
         llm_factory: LLMFactory = default_llm,
         db_path: Path | None = None,
         sync_on_start: bool = True,
@@ -62,6 +65,7 @@ class MainWindow(QMainWindow):
             db_path=db_path,
             settings=self.settings,
             embedder_factory=embedder_factory,
+            watcher_factory=watcher_factory,
             on_error=self.reporter.report,
             parent=self,
         )
@@ -72,6 +76,7 @@ class MainWindow(QMainWindow):
             on_error=self.reporter.report,
             parent=self,
         )
+        self.documents = DocumentTexts(on_error=self.reporter.report, parent=self)
         self.store = ConversationStore()
         self._convs: list[Conversation] = []
         self._current: Conversation | None = None
@@ -106,6 +111,7 @@ class MainWindow(QMainWindow):
 
         self.chat = ChatView(self)
         self.sources = SourcesPanel(self)
+        self.sources.text_loader = self.documents.request
         self.timings = TimingPanel(self)
         self.right_splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.right_splitter.setObjectName("rightSplitter")
@@ -147,6 +153,9 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(False)
         self._action("&Library", "&Re-index All", lambda: self.index.index(), "F5")
         self._action("&Library", "&Cancel Indexing", self.index.cancel)
+        self.watch_action = self._action("&Library", "&Pause Watching", lambda: None)
+        self.watch_action.setCheckable(True)
+        self.watch_action.toggled.connect(self.index.set_watch_paused)
         self._action(
             "&Help",
             "Open &Log Folder",
@@ -168,6 +177,11 @@ class MainWindow(QMainWindow):
         self.library_panel.addRequested.connect(idx.add_folders)
         self.library_panel.removeRequested.connect(self._confirm_remove)
         self.library_panel.reindexRequested.connect(idx.index)
+        self.library_panel.watchPausedToggled.connect(idx.set_watch_paused)
+        idx.watchStatesChanged.connect(self.library_panel.set_watch_states)
+        idx.watchPausedChanged.connect(self.library_panel.set_watch_paused)
+        idx.watchPausedChanged.connect(self._watch_paused_changed)
+        idx.watchApplied.connect(self._watch_applied)
 
         ask.modelStateChanged.connect(self.status.set_model_state)
         ask.tokensArrived.connect(self._tokens)
@@ -371,6 +385,20 @@ class MainWindow(QMainWindow):
             words += f"; {report.failed:,} could not be read (see Library)"
         self.status.showMessage(words, 8000)
 
+    def _watch_paused_changed(self, paused: bool) -> None:
+        self.watch_action.blockSignals(True)
+        self.watch_action.setChecked(paused)
+        self.watch_action.blockSignals(False)
+        self.status.showMessage("Watching paused" if paused else "Watching resumed", 3000)
+
+    def _watch_applied(self, report: AppliedReport) -> None:
+        if self.index.busy:
+            return  # the progress display says more
+        lines = report.lines(limit=1)
+        more = len(report.changes) - 1
+        words = "Library updated: " + (lines[0] if lines else "")
+        self.status.showMessage(words + (f" and {more:,} more" if more > 0 else ""), 5000)
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         if any(Path(u.toLocalFile()).is_dir() for u in event.mimeData().urls() if u.isLocalFile()):
             event.acceptProposedAction()
@@ -461,6 +489,7 @@ class MainWindow(QMainWindow):
                 self.store.save(conv, self._convs)
         self.asker.shutdown()
         self.index.shutdown()
+        self.documents.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.hide()  # feels instant even if a running job takes a moment to stop

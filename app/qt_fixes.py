@@ -4,6 +4,12 @@ PySide6 6.12.0: `SignalInstance.emit()` returns `True` without taking a referenc
 signal declared in Python drops one reference to `True`. On Python 3.11 (where `True` is not yet immortal)
 a busy app then aborts with "Fatal Python error: bool_dealloc" once the count reaches zero, often at exit.
 The fix wraps `emit` to take the missing reference; it is applied only where a probe shows the leak.
+
+The same release drops a reference to `None` on every call of a bound method that returns nothing
+(`label.setText(...)`, `item.setData(...)`, `pdf_navigator.jump(...)`): a window that updates a few thousand
+times aborts with "Fatal Python error: none_dealloc". The calls are everywhere, so instead of wrapping them,
+`None` is given the reference count Python 3.12 gives every immortal object (PEP 683): it is never freed in
+any case, so the count only has to stay above zero.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ _incref = ctypes.pythonapi.Py_IncRef
 _incref.argtypes = [ctypes.py_object]
 _incref.restype = None
 _PROBES = 16
+
+
+_IMMORTAL_REFS = 1 << 40  # ~10^12 leaked references before the count could reach zero again
 
 
 class _Probe(QObject):
@@ -46,4 +55,26 @@ def fix_emit_refcount() -> bool:
 
     emit._almanac_fixed = True  # type: ignore[attr-defined]
     SignalInstance.emit = emit
+    return True
+
+
+def void_call_leaks_none() -> bool:
+    """True when calling a bound method that returns nothing drops a reference to `None`."""
+    probe = _Probe()
+    before = sys.getrefcount(None)
+    for _ in range(_PROBES):
+        probe.setObjectName("probe")
+    return before - sys.getrefcount(None) >= _PROBES
+
+
+def fix_none_refcount() -> bool:
+    """Make `None` immortal if void calls leak it; True when the fix is in place (now or before)."""
+    if sys.getrefcount(None) >= _IMMORTAL_REFS:
+        return True
+    if not void_call_leaks_none():
+        return False
+    refcnt = ctypes.c_ssize_t.from_address(id(None))  # ob_refcnt: the first field of every object
+    if abs(refcnt.value - sys.getrefcount(None)) > _PROBES or hasattr(sys, "gettotalrefcount"):
+        return False  # not the layout this relies on (a debug build): leave it alone rather than guess
+    refcnt.value += _IMMORTAL_REFS  # under the GIL, like every other change to the count
     return True

@@ -1,19 +1,22 @@
 """The sources of the selected answer: where each passage came from, why it ranked, and a preview.
 
 Selecting a source shows its snippet with the query terms marked, its keyword and vector ranks and fused
-score, and previews it: the PDF page it came from (QtPdf, when installed) or the passage itself with the
-matched words marked. "Open File" opens the document in the user's own application.
+score, and previews it: the PDF page it came from (QtPdf, when installed), the passage highlighted on it when
+QtPdf's search finds its first words there; for other files the document's text, scrolled to the passage,
+which is shaded, with the matched words marked (the passage alone until the text is read, off the GUI
+thread, or when it cannot be). "Open File" opens the document in the user's own application.
 """
 
 from __future__ import annotations
 
 import html
+import os
 import re
 from pathlib import Path
 
 from almanac.core.answer import Answer, Source
 from almanac.core.hits import Hit
-from PySide6.QtCore import QPointF, Qt, QUrl, Signal
+from PySide6.QtCore import QModelIndex, QPointF, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QFont, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -28,8 +31,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .document_text import TextLoader
+
 try:  # QtPdf ships in the separate PySide6-Pdf wheel; without it PDFs preview as their passage
-    from PySide6.QtPdf import QPdfDocument
+    from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
     from PySide6.QtPdfWidgets import QPdfView
 
     HAVE_PDF = True
@@ -38,6 +43,9 @@ except ImportError:  # pragma: no cover - depends on the installation
 
 # Marked words: amber with black text reads well on light and dark palettes alike.
 MARK_STYLE = "background-color:#ffd54f; color:#000000;"
+PDF_SEARCH_WORDS = 8  # the passage's first words, looked for on its page to highlight it
+CONTEXT_CHARS = 8_000  # of the document shown either side of the passage
+PASSAGE_ANCHOR = "passage"
 
 
 def open_path(path: str) -> bool:
@@ -65,6 +73,39 @@ def term_marks(text: str, terms: set[str]) -> list[tuple[int, int]]:
     return [
         m.span() for m in re.finditer(r"\w+", text) if any(m.group().lower().startswith(t) for t in terms)
     ]
+
+
+def shaded_html(text: str, start: int, end: int, terms: set[str], shade: str, *, anchor: str = "") -> str:
+    """`text` as HTML with [start, end) on a `shade` background (after an anchor, if named) and the words
+    starting with one of `terms` marked; the whole text plain-marked when the range is empty."""
+    if not 0 <= start < end <= len(text):
+        return marked_html(text, term_marks(text, terms))
+    parts = [text[:start], text[start:end], text[end:]]
+    before, inner, after = (marked_html(part, term_marks(part, terms)) for part in parts)
+    name = f'<a name="{anchor}"></a>' if anchor else ""
+    return f'{before}{name}<span style="background-color:{shade};">{inner}</span>{after}'
+
+
+def find_passage(document: str, passage: str) -> int:
+    """Where the chunk `passage` starts in the document's extracted text, or -1."""
+    at = document.find(passage)
+    if at < 0:  # extraction may differ in a detail (a changed file): try its first line
+        first = passage.strip().split("\n", 1)[0][:120]
+        at = document.find(first) if len(first) >= 20 else -1
+    return at
+
+
+def document_window(text: str, start: int, end: int, context: int = CONTEXT_CHARS) -> tuple[int, int]:
+    """A window of `text` around [start, end) of about `context` characters either side, cut at paragraph
+    breaks where there are some."""
+    lo, hi = max(0, start - context), min(len(text), end + context)
+    if lo > 0:
+        para = text.find("\n\n", lo, start)
+        lo = para + 2 if para >= 0 else lo
+    if hi < len(text):
+        para = text.rfind("\n\n", end, hi)
+        hi = para if para >= 0 else hi
+    return lo, hi
 
 
 def location(hit: Hit) -> str:
@@ -104,7 +145,11 @@ class SourcesPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._answer: Answer | None = None
-        self._pdf_path = ""
+        self._pdf_key: tuple[str, int, int] | None = None  # (path, size, mtime) of the loaded PDF
+        self._pdf_page = -1  # the page whose passage the search is looking for
+        self._serial = 0  # the preview shown now; a late document text for an earlier one is dropped
+        # Reads a document's text off the GUI thread (app.document_text); None: the passage only.
+        self.text_loader: TextLoader | None = None
 
         self.title = QLabel("Sources", self)
         self.title.setObjectName("panelTitle")
@@ -126,14 +171,20 @@ class SourcesPanel(QWidget):
         self.passage = QTextBrowser(self)
         self.passage.setObjectName("passagePreview")
         self.preview.addWidget(self.passage)
-        self.pdf_view: QWidget | None = None
-        self.pdf_document = None
+        self.pdf_view: QPdfView | None = None
+        self.pdf_document: QPdfDocument | None = None
+        self.pdf_search: QPdfSearchModel | None = None
         if HAVE_PDF:
             self.pdf_document = QPdfDocument(self)
             view = QPdfView(self)
+            view.setObjectName("pdfPreview")
             view.setDocument(self.pdf_document)
             view.setPageMode(QPdfView.PageMode.SinglePage)
             view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+            self.pdf_search = QPdfSearchModel(self)
+            self.pdf_search.setDocument(self.pdf_document)
+            self.pdf_search.countChanged.connect(self._pdf_results)
+            view.setSearchModel(self.pdf_search)
             self.pdf_view = view
             self.preview.addWidget(view)
 
@@ -226,6 +277,8 @@ class SourcesPanel(QWidget):
             self.sourceSelected.emit(source.n)
 
     def _show(self, source: Source | None) -> None:
+        self._serial += 1
+        self._pdf_page = -1
         self.open_button.setEnabled(source is not None)
         if source is None:
             self.details.clear()
@@ -248,39 +301,98 @@ class SourcesPanel(QWidget):
         if hit.page is not None and hit.path.lower().endswith(".pdf") and self._show_pdf(hit):
             return
         self.preview.setCurrentWidget(self.passage)
+        if self.text_loader is not None and not hit.path.lower().endswith(".pdf"):
+            serial = self._serial
+            self.text_loader(hit.path, lambda text: self._show_document(serial, hit, text))
+
+    def _terms(self, hit: Hit) -> set[str]:
+        return {hit.snippet[s:e].lower() for s, e in hit.snippet_marks}
+
+    def _shade(self) -> str:
+        palette = self.palette()
+        base, accent = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Highlight)
+        return _mix(base, accent, 0.18)  # a tint that follows light and dark palettes
 
     def _show_passage(self, hit: Hit) -> None:
         """The whole chunk, the snippet's window shaded and the query terms marked."""
-        terms = {hit.snippet[s:e].lower() for s, e in hit.snippet_marks}
         text = hit.text
         window = hit.snippet.strip("…")
         start = text.find(window) if window else -1
-        palette = self.palette()
-        base, accent = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Highlight)
-        shade = _mix(base, accent, 0.18)  # the snippet's window, a tint that follows light and dark
-        if start < 0:
-            body = marked_html(text, term_marks(text, terms))
-        else:
-            end = start + len(window)
-            inner = marked_html(text[start:end], term_marks(text[start:end], terms))
-            body = (
-                marked_html(text[:start], term_marks(text[:start], terms))
-                + f'<span style="background-color:{shade};">{inner}</span>'
-                + marked_html(text[end:], term_marks(text[end:], terms))
-            )
+        body = shaded_html(text, start, start + len(window), self._terms(hit), self._shade())
         self.passage.setHtml(f'<div style="white-space: pre-wrap;">{body}</div>')
 
+    def _show_document(self, serial: int, hit: Hit, text: str | None) -> None:
+        """The document's text around the passage, the passage shaded and scrolled into view."""
+        if serial != self._serial or text is None:
+            return  # another source is shown now, or the file cannot be read: the passage stays
+        start = find_passage(text, hit.text)
+        if start < 0:
+            return
+        end = min(start + len(hit.text), len(text))
+        lo, hi = document_window(text, start, end)
+        body = shaded_html(
+            text[lo:hi], start - lo, end - lo, self._terms(hit), self._shade(), anchor=PASSAGE_ANCHOR
+        )
+        more = "<p><i>…</i></p>"
+        self.passage.setHtml(
+            (more if lo > 0 else "")
+            + f'<div style="white-space: pre-wrap;">{body}</div>'
+            + (more if hi < len(text) else "")
+        )
+        # Once laid out: the scroll bar that a long text brings re-wraps it, which moves the anchor.
+        QTimer.singleShot(0, lambda: self._scroll_to_passage(serial))
+
+    def _scroll_to_passage(self, serial: int) -> None:
+        if serial != self._serial:
+            return
+        self.passage.scrollToAnchor(PASSAGE_ANCHOR)
+        bar = self.passage.verticalScrollBar()  # a few lines before it too, when there are some
+        bar.setValue(bar.value() - self.passage.viewport().height() // 5)
+
     def _show_pdf(self, hit: Hit) -> bool:
-        if self.pdf_document is None or self.pdf_view is None:
+        """The page the passage is on, fitted to the width; its first words highlighted once found."""
+        doc, view, search = self.pdf_document, self.pdf_view, self.pdf_search
+        if doc is None or view is None or search is None:
             return False
-        if self._pdf_path != hit.path:
-            self.pdf_document.load(hit.path)
-            self._pdf_path = hit.path
-        if self.pdf_document.status() != QPdfDocument.Status.Ready:
-            self._pdf_path = ""
+        try:
+            st = os.stat(hit.path)
+        except OSError:
+            return False  # moved or deleted since: the passage shows
+        key = (hit.path, st.st_size, st.st_mtime_ns)
+        if self._pdf_key != key:
+            doc.load(hit.path)  # reads the cross-reference table; pages render lazily
+            self._pdf_key = key
+        if doc.status() != QPdfDocument.Status.Ready or doc.pageCount() == 0:
+            self._pdf_key = None
             return False
-        page = min(max((hit.page or 1) - 1, 0), self.pdf_document.pageCount() - 1)
-        navigator = self.pdf_view.pageNavigator()
+        page = min(max((hit.page or 1) - 1, 0), doc.pageCount() - 1)
+        self.preview.setCurrentWidget(view)
+        navigator = view.pageNavigator()
         navigator.jump(page, QPointF(), navigator.currentZoom())
-        self.preview.setCurrentWidget(self.pdf_view)
+        view.verticalScrollBar().setValue(0)
+        self._pdf_page = page
+        view.setCurrentSearchResultIndex(-1)
+        words = hit.text.split()[:PDF_SEARCH_WORDS]
+        search.setSearchString(" ".join(words) if len(words) >= 3 else "")  # results arrive as it goes
+        self._pdf_results()
         return True
+
+    def _pdf_results(self) -> None:
+        """Highlight the first search result on the passage's page, and scroll to it."""
+        search, view, doc = self.pdf_search, self.pdf_view, self.pdf_document
+        if search is None or view is None or doc is None or self._pdf_page < 0:
+            return
+        for row in range(search.rowCount(QModelIndex())):
+            link = search.resultAtIndex(row)
+            if link.page() != self._pdf_page:
+                continue
+            view.setCurrentSearchResultIndex(row)
+            # The view follows page changes only; scroll to the result's place on the page ourselves.
+            margins = view.documentMargins()
+            width = doc.pagePointSize(self._pdf_page).width()
+            if width > 0:
+                scale = (view.viewport().width() - margins.left() - margins.right()) / width
+                y = margins.top() + link.location().y() * scale
+                view.verticalScrollBar().setValue(round(y - view.viewport().height() / 3))
+            self._pdf_page = -1  # found: later results (other pages, or a second match) change nothing
+            return

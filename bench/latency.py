@@ -20,8 +20,9 @@ reported once, separately. Everything else is the production path, `Searcher.sea
 `SELECT rowid, distance FROM vec_chunks WHERE embedding MATCH ? AND k = 10`. Modes run interleaved per
 query, so the neighbours' load hits every mode alike.
 
-`--tune` adds, at the largest size, a sweep of the quantized first pass (`oversample`) and of keyword-query
-variants, to find settings that meet the target.
+`--tune` adds, at the largest size, an analysis of the two retrieval stages: recall against the number of
+Hamming candidates, the cost of each step in sqlite-vec and in RAM, and keyword-query variants (latency,
+overlap, and nDCG@10 on the real SciFact index).
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ import re
 import time
 from pathlib import Path
 
+import apsw
 import numpy as np
 from almanac.core import db, store
 from almanac.core.embedding import BUNDLED_NAME, SentenceTransformerEmbedder
 from almanac.core.search import MAX_QUERY_TERMS, Searcher
-from almanac.core.timing import Timings
 
 from .common import cache_dir, table
 from .util import header, pct, ratio, scifact_docs, scifact_queries, sentences
@@ -197,21 +198,41 @@ _STOPWORDS = frozenset(
 )
 
 
-class StopwordSearcher(Searcher):
-    """Keyword variant for the sweep: the query without stopwords (falls back to all words)."""
+class KeywordVariant(Searcher):
+    """Keyword-query variants for the sweep: all words (production), no stopwords, or the k rarest terms."""
+
+    variant = "all words"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._stem = self.conn.fts5_tokenizer("porter", ["unicode61", "remove_diacritics", "2"])
+        self.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, chunks_fts, row)")
+
+    def terms(self, query: str) -> list[str]:
+        words = list(dict.fromkeys(_WORD.findall(query)))
+        if self.variant == "all words":
+            return words
+        words = [w for w in words if w.lower() not in _STOPWORDS] or words
+        if self.variant == "no stopwords":
+            return words
+        k = int(self.variant.split()[0])  # "4 rarest terms"
+        dfs = []
+        for w in words:
+            toks = self._stem(w.encode(), apsw.FTS5_TOKENIZE_QUERY, None)
+            row = self.conn.execute("SELECT doc FROM temp.vocab WHERE term = ?", (toks[0][2] if toks else w,)).fetchone()
+            dfs.append((row[0] if row else 0, w))
+        dfs = sorted(x for x in dfs if x[0] > 0) or dfs
+        return [w for _, w in dfs[:k]]
 
     def _keyword(self, query, depth, allowed):
-        words = [w for w in _WORD.findall(query) if w.lower() not in _STOPWORDS]
-        if not words:
-            return super()._keyword(query, depth, allowed)
-        return super()._keyword(" ".join(words[:MAX_QUERY_TERMS]), depth, allowed)
+        return super()._keyword(" ".join(self.terms(query)[:MAX_QUERY_TERMS]), depth, allowed)
 
 
 def measure(path: Path, queries: list[str], qvecs: np.ndarray, searcher: Searcher, exact_ids=None) -> dict:
     """Latencies (ms) per mode, recall@10 vs exact, and hybrid stage medians; modes interleaved per query."""
     conn = searcher.conn
     out: dict = {m: [] for m in ("exact", "vector", "keyword", "hybrid")}
-    out["recall_vector"], out["recall_hybrid_list"], out["stages"] = [], [], {}
+    out["recall_vector"], out["stages"] = [], {}
     warm = min(5, len(queries))
     for i in range(warm):  # page cache and the vector count; not timed
         conn.execute(EXACT_SQL, (qvecs[i].tobytes(),)).fetchall()
@@ -238,9 +259,6 @@ def measure(path: Path, queries: list[str], qvecs: np.ndarray, searcher: Searche
             if mode == "hybrid":
                 for name, ms in res.timings.stages.items():
                     out["stages"].setdefault(name, []).append(ms)
-        depth = searcher.fusion.depth
-        listed = searcher._vector(q, depth, None, Timings())[:10]
-        out["recall_hybrid_list"].append(len({r[0] for r in listed} & truth) / len(truth))
     out["exact_ids"] = exact_ids if exact_ids is not None else got_exact
     return out
 
@@ -254,11 +272,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="10k and 100k only, 30 queries")
     p.add_argument("--sizes", default=None, help="comma list of 10k,100k,1m (default all three)")
-    p.add_argument("--queries", type=int, default=None, help="number of queries (default 100; quick 30)")
-    p.add_argument("--tune", action="store_true", help="sweep oversample and keyword variants at the largest size")
+    p.add_argument("--queries", type=int, default=None, help="number of queries (default 50; quick 30)")
+    p.add_argument("--tune", action="store_true", help="analyse the vector and keyword stages at the largest size")
     args = p.parse_args()
     sizes = args.sizes.split(",") if args.sizes else (["10k", "100k"] if args.quick else list(SIZES))
-    n_queries = args.queries or (30 if args.quick else 100)
+    n_queries = args.queries or (30 if args.quick else 50)
 
     queries = scifact_queries("test", n_queries)
     docs = scifact_docs(BASE_DOCS)
@@ -276,20 +294,20 @@ def main() -> None:
         results[s] = r
         base_p50 = pct(r["exact"], 50)
         label = f"{SIZES[s]:,}"
-        rows.append([label, "exact float KNN (baseline)", pct(r["exact"], 50), pct(r["exact"], 95), 1.0, 1.0, "-"])
+        rows.append([label, "exact float KNN (baseline)", pct(r["exact"], 50), pct(r["exact"], 95), 1.0, 1.0])
         rows.append([label, f"vector: {plan(searcher)}", pct(r["vector"], 50), pct(r["vector"], 95),
-                     ratio(pct(r["vector"], 50), base_p50), np.mean(r["recall_vector"]), np.mean(r["recall_hybrid_list"])])
+                     ratio(pct(r["vector"], 50), base_p50), np.mean(r["recall_vector"])])
         rows.append([label, "keyword (FTS5 bm25)", pct(r["keyword"], 50), pct(r["keyword"], 95),
-                     ratio(pct(r["keyword"], 50), base_p50), "-", "-"])
+                     ratio(pct(r["keyword"], 50), base_p50), "-"])
         rows.append([label, "hybrid (RRF)", pct(r["hybrid"], 50), pct(r["hybrid"], 95),
-                     ratio(pct(r["hybrid"], 50), base_p50), "-", "-"])
+                     ratio(pct(r["hybrid"], 50), base_p50), "-"])
         stage_rows.append([label, *(pct(r["stages"].get(k, [0.0]), 50) for k in ("embed query", "vector search", "keyword search", "fusion"))])
         if s == "1m":
             target = (pct(r["hybrid"], 50), float(np.mean(r["recall_vector"])))
         searcher.close()
     print(f"{len(queries)} SciFact test claims; query embedding excluded (bundled model: p50 {pct(embed_ms, 50):.1f} ms,"
           f" p95 {pct(embed_ms, 95):.1f} ms per query, reported once)")
-    print(table(["chunks", "retrieval", "p50 ms", "p95 ms", "p50 / exact p50", "recall@10", "recall@10 (hybrid's list)"], rows))
+    print(table(["chunks", "retrieval", "p50 ms", "p95 ms", "p50 / exact p50", "recall@10 vs exact"], rows))
     print("\nhybrid, median ms per stage (fusion = RRF + hydration + snippets):")
     print(table(["chunks", "embed query (lookup)", "vector search", "keyword search", "fusion"], stage_rows))
     if target:
@@ -301,23 +319,100 @@ def main() -> None:
 
 
 def tune(path: Path, size: str, queries, qvecs, embedder, reference: dict) -> None:
-    """Sweep the quantized pass and keyword variants at one size, against the same exact results."""
+    """Where the time goes at one size, and what would fix it.
+
+    Vector: recall@10 of "Hamming top-C, then exact rescoring" for several C, computed in numpy on all
+    vectors read from the library, and the cost of each step the way production runs it (sqlite-vec) and the
+    way it could (1-bit codes held in RAM, rescoring vectors read from a plain rowid table). Keyword: FTS5
+    latency at this size and overlap@10 with production for query variants, and nDCG@10 of the same variants
+    on the real SciFact index (if bench/scifact.py has built it), the quality check.
+    """
+    n = SIZES[size]
+    conn = db.open_reader(path)
+    print(f"\nsweep at {n:,} chunks: reading all vectors ...", flush=True)
+    ids, floats, bits = [], [], []
+    for rowid, blob in conn.execute("SELECT rowid, embedding FROM vec_chunks"):
+        ids.append(rowid)
+        floats.append(blob)
+    ids = np.array(ids)
+    x = np.frombuffer(b"".join(floats), dtype=np.float32).reshape(len(ids), DIM)
+    del floats
+    bits = np.packbits(x > 0, axis=1).view(np.uint64)
+    qbits = np.packbits(qvecs > 0, axis=1).view(np.uint64)
+    sims = qvecs @ x.T
+    truth = np.argsort(-sims, axis=1)[:, :10]
+    ham_ms, hams = [], []
+    for qb in qbits:
+        t = time.perf_counter()
+        h = np.bitwise_count(bits ^ qb).sum(axis=1, dtype=np.uint16)
+        np.argpartition(h, 400)[:400]
+        ham_ms.append((time.perf_counter() - t) * 1000)
+        hams.append(h)
     rows = []
-    base_p50 = pct(reference["exact"], 50)
-    variants = [("defaults", Searcher, {})]
-    for o in (20, 80, 160, 409):
-        variants.append((f"oversample={o}", Searcher, {"oversample": o}))
-    variants.append(("keyword without stopwords", StopwordSearcher, {}))
-    variants.append(("oversample=160, keyword without stopwords", StopwordSearcher, {"oversample": 160}))
-    for name, cls, kw in variants:
-        s = cls(path, embedder, **kw)
-        r = measure(path, queries, qvecs, s, exact_ids=reference["exact_ids"])
-        rows.append([name, pct(r["vector"], 50), pct(r["keyword"], 50), pct(r["hybrid"], 50), pct(r["hybrid"], 95),
-                     ratio(pct(r["hybrid"], 50), base_p50), np.mean(r["recall_vector"]), np.mean(r["recall_hybrid_list"])])
-        s.close()
-    print(f"\nsweep at {SIZES[size]:,} chunks (exact float KNN p50 {base_p50:.1f} ms in the main pass):")
-    print(table(["variant", "vector p50", "keyword p50", "hybrid p50", "hybrid p95", "hybrid p50 / exact p50",
-                 "recall@10", "recall@10 (hybrid's list)"], rows))
+    for c in (400, 800, 1600, 3200, 6400):
+        rec = []
+        for i, h in enumerate(hams):
+            cand = np.argpartition(h, c)[:c]
+            best = cand[np.argsort(-sims[i, cand])[:10]]
+            rec.append(len(set(best) & set(truth[i])) / 10)
+        qb = qvecs[0].tobytes()
+        sq_bits, sq_rescore, plain = [], [], []
+        for i in range(min(10, len(qvecs))):
+            qb = qvecs[i].tobytes()
+            t = time.perf_counter()
+            got = [r[0] for r in conn.execute(
+                "SELECT rowid FROM vec_bits WHERE embedding MATCH vec_quantize_binary(?) AND k = ?", (qb, min(c, 4096)))]
+            sq_bits.append((time.perf_counter() - t) * 1000)
+            marks = ",".join("?" * len(got))
+            t = time.perf_counter()
+            conn.execute(f"SELECT rowid, vec_distance_cosine(embedding, ?) AS d FROM vec_chunks WHERE rowid IN ({marks})"
+                         " ORDER BY d LIMIT 100", (qb, *got)).fetchall()
+            sq_rescore.append((time.perf_counter() - t) * 1000)
+            cand = sorted(int(ids[j]) for j in np.argpartition(hams[i], c)[:c])
+            marks = ",".join("?" * len(cand))
+            t = time.perf_counter()
+            # A plain rowid table read of ~1 KB rows: the cost of fetching C float vectors stored that way.
+            conn.execute(f"SELECT id, text FROM chunks WHERE id IN ({marks})", cand).fetchall()
+            plain.append((time.perf_counter() - t) * 1000)
+        rows.append([c, float(np.mean(rec)), pct(sq_bits, 50), pct(sq_rescore, 50), pct(ham_ms, 50), pct(plain, 50)])
+        print(f"  C={c} done", flush=True)
+    print(f"vector first pass at {n:,} chunks: Hamming top-C, exact rescoring ({len(qvecs)} queries for recall,"
+          f" 10 for sqlite timings; query-to-nearest cosine p50 {np.median(sims.max(1)):.3f}, 10th {np.median(np.sort(sims, 1)[:, -10]):.3f})")
+    print(table(["C candidates", "recall@10", "sqlite-vec bits KNN ms", "sqlite-vec rescore (rowid IN) ms",
+                 "numpy bits in RAM ms (C=400)", "plain-table fetch of C rows ms"], rows))
+    del x, sims, bits
+
+    krows = []
+    s = KeywordVariant(path, embedder)
+    for q in queries[:3]:
+        s._keyword(q, 100, None)
+    full = {q: [r[0] for r in s._keyword(q, 100, None)] for q in queries}
+    variants = ("all words", "no stopwords", "6 rarest terms", "4 rarest terms")
+    for v in variants:
+        s.variant = v
+        ms, ov = [], []
+        for q in queries:
+            t = time.perf_counter()
+            got = [r[0] for r in s._keyword(q, 100, None)]
+            ms.append((time.perf_counter() - t) * 1000)
+            ov.append(len(set(got[:10]) & set(full[q][:10])) / max(1, min(10, len(full[q]))))
+        krows.append([v, pct(ms, 50), pct(ms, 95), float(np.mean(ov))])
+    s.close()
+    scifact_db = cache_dir("scifact") / "index-200-32.db"
+    if scifact_db.exists():
+        from .scifact import evaluate, load
+
+        sq, qrels = load("test")
+        real = KeywordVariant(scifact_db, embedder)
+        for row, v in zip(krows, variants, strict=True):
+            real.variant = v
+            row.append(evaluate(real, sq, qrels, "keyword")[0])
+        real.close()
+    else:
+        for row in krows:
+            row.append("-")
+    print(f"\nkeyword query variants at {n:,} chunks (nDCG@10 on the real SciFact test split, bench/scifact.py's index):")
+    print(table(["variant", "p50 ms", "p95 ms", "overlap@10 with all words", "SciFact keyword nDCG@10"], krows))
 
 
 if __name__ == "__main__":

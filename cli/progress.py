@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TextIO
 
 from almanac.core.indexer import Progress
 
 
 class ProgressLine:
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.enabled = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr  # looked up now: sys.stderr may have been replaced since import
+        self.enabled = self.stream.isatty()
         self._last = 0.0
         self._started = time.monotonic()
 

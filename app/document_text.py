@@ -1,0 +1,69 @@
+"""The text of a source's whole document, for the preview: extracted on a thread of its own, never the GUI's.
+
+Chunk offsets are into a document's extracted sections joined with `SECTION_JOIN`, so the preview extracts
+the file the way the indexer did and finds the passage in that text. PDFs are not read here: QtPdf shows
+their pages. The last few texts are kept, keyed by path, size and modification time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+from almanac.core.errors import AlmanacError
+from almanac.core.extractors import extract, kind_of
+from almanac.core.indexer import SECTION_JOIN
+from PySide6.QtCore import QObject
+
+from .jobs import FailureFn, JobThread
+
+MAX_BYTES = 20_000_000  # a bigger file previews as its passage only
+CACHE_SIZE = 8
+
+TextLoader = Callable[[str, Callable[[str | None], None]], None]
+
+
+def document_text(path: str) -> str | None:
+    """The extracted text of `path` (sections joined as the indexer joins them); None when it cannot be
+    read now (moved, unreadable, too big, a PDF). Runs in the calling thread."""
+    p = Path(path)
+    if kind_of(p) in (None, "pdf"):
+        return None
+    try:
+        if p.stat().st_size > MAX_BYTES:
+            return None
+        return SECTION_JOIN.join(section.text for section in extract(p).sections)
+    except (OSError, AlmanacError):  # gone or changed since it was indexed: the passage still shows
+        return None
+
+
+class DocumentTexts(QObject):
+    """`request(path, done)` from the GUI thread; `done(text or None)` runs there, soon."""
+
+    def __init__(self, *, on_error: FailureFn, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._cache: OrderedDict[tuple[str, int, int], str | None] = OrderedDict()  # preview thread only
+        self._jobs = JobThread("almanac-preview", on_error=on_error, parent=self)
+
+    def request(self, path: str, done: Callable[[str | None], None]) -> None:
+        self._jobs.submit(lambda: self._load(path), success=done)
+
+    def shutdown(self) -> None:
+        self._jobs.stop()
+
+    def _load(self, path: str) -> str | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        key = (path, st.st_size, st.st_mtime_ns)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        text = document_text(path)
+        self._cache[key] = text
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return text
