@@ -14,9 +14,7 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -24,8 +22,8 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 from almanac.core import db
+from almanac.core.embedding import HashEmbedder
 from almanac.core.library import Library
 from almanac.core.settings import Settings
 from almanac.core.watch import TICK_S, FolderWatcher
@@ -33,31 +31,9 @@ from almanac.core.watch import TICK_S, FolderWatcher
 WORDS = "garden tomato basil river mountain paper ledger lantern copper violin harbor meadow".split()
 
 
-class FakeEmbedder:
-    """Bag of hashed words (like the tests' HashEmbedder): deterministic, microseconds per text."""
-
-    name = "bench-hash-embedder"
-    dim = 64
-    max_tokens = 254
-    _word = re.compile(r"\S+")
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in self._word.finditer(text)]
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little")
-                out[row, h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
-            norm = np.linalg.norm(out[row])
-            out[row] = out[row] / norm if norm else np.eye(1, self.dim, 0, dtype=np.float32)[0]
-        return out
-
-
 def make_embedder(real: bool):
     if not real:
-        return FakeEmbedder()
+        return HashEmbedder()
     from almanac.core.embedding import SentenceTransformerEmbedder
 
     e = SentenceTransformerEmbedder()

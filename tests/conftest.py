@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from fakes import HashEmbedder
+from almanac.core.embedding import HashEmbedder
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

@@ -77,7 +77,7 @@ def test_a_text_source_shows_its_document_scrolled_to_the_passage(qtbot, make_wi
     def in_view() -> bool:
         top = view.cursorForPosition(QPoint(0, 0)).position()
         bottom = view.cursorForPosition(QPoint(0, view.viewport().height() - 1)).position()
-        print("IV", top, at, bottom, view.verticalScrollBar().value())
+        print("IV", top, at, bottom, view.verticalScrollBar().value(), view.verticalScrollBar().maximum(), view.viewport().size())
         return top <= at <= bottom
 
     qtbot.waitUntil(in_view)  # scrolled once laid out

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from almanac.core.embedding import HashEmbedder
 from almanac.core.errors import QueryError
 from almanac.core.library import Library
 from almanac.core.search import FusionConfig, Searcher, fts_query, make_snippet, rrf
 from almanac.core.settings import Settings
-from fakes import HashEmbedder
 
 
 @pytest.fixture(scope="module")
