@@ -29,6 +29,9 @@ class ConversationList(QWidget):
         super().__init__(parent)
         self.list = QListWidget(self)
         self.list.setObjectName("conversations")
+        # Long titles end in "…" (the whole title is the tooltip), not in a sideways scroll bar.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setEditTriggers(
             QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
         )

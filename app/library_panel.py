@@ -41,7 +41,8 @@ WATCH_WORDS = {
     "missing": "Missing",
     "error": "Not watched",
 }
-STATUS_COLUMN = 4
+COLUMNS = ["Folder", "Docs", "Failed", "Status"]  # chunks: in the summary, and a tooltip
+STATUS_COLUMN = 3
 
 
 def _count(n: int) -> str:
@@ -71,14 +72,14 @@ class LibraryPanel(QWidget):
 
         self.folders = QTreeWidget(self)
         self.folders.setObjectName("folders")
-        self.folders.setHeaderLabels(["Folder", "Documents", "Chunks", "Failed", "Status"])
+        self.folders.setHeaderLabels(COLUMNS)
         self.folders.setRootIsDecorated(False)
         self.folders.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.folders.setUniformRowHeights(True)
         header = self.folders.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, 5):
+        for column in range(1, len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.folders.itemSelectionChanged.connect(self._update_buttons)
 
@@ -164,7 +165,6 @@ class LibraryPanel(QWidget):
                 [
                     Path(f.path).name or f.path,
                     _count(f.documents),
-                    _count(f.chunks),
                     _count(f.failed),
                     self._folder_state(f.path),
                 ]
@@ -172,7 +172,8 @@ class LibraryPanel(QWidget):
             item.setData(0, PATH_ROLE, f.path)
             item.setToolTip(0, f.path)
             item.setToolTip(STATUS_COLUMN, self._folder_tooltip(f.path))
-            for column in range(1, 4):
+            item.setToolTip(1, f"{_count(f.documents)} documents, {_count(f.chunks)} chunks")
+            for column in range(1, STATUS_COLUMN):
                 item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.folders.addTopLevelItem(item)
             item.setSelected(f.path in selected)
@@ -225,7 +226,7 @@ class LibraryPanel(QWidget):
 
     def folder_rows(self) -> list[list[str]]:
         return [
-            [item.text(c) for c in range(5)]
+            [item.text(c) for c in range(len(COLUMNS))]
             for item in (self.folders.topLevelItem(i) for i in range(self.folders.topLevelItemCount()))
         ]
 

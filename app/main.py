@@ -44,10 +44,15 @@ def install_excepthook() -> None:
             sys.__excepthook__(kind, err, tb)
             return
         log.critical("unhandled exception", exc_info=(kind, err, tb))
+        app = QApplication.instance()
+        if app is None:
+            return  # before the window: the log has it
         if threading.current_thread() is threading.main_thread():
             messages.crash_box(messages.top_window())
-        else:  # widgets belong to the GUI thread: show the notice from there
-            QTimer.singleShot(0, lambda: messages.crash_box(messages.top_window()))
+        else:  # widgets belong to the GUI thread: show the notice from there. The app as context is what
+            # makes it run there: without one, the timer would belong to this thread, which has no event
+            # loop, and never fire.
+            QTimer.singleShot(0, app, lambda: messages.crash_box(messages.top_window()))
 
     sys.excepthook = on_exception
     threading.excepthook = lambda args: on_exception(args.exc_type, args.exc_value, args.exc_traceback)

@@ -118,14 +118,14 @@ class MainWindow(QMainWindow):
         self.right_splitter.addWidget(self.sources)
         self.right_splitter.addWidget(self.timings)
         self.right_splitter.setStretchFactor(0, 1)
-        self.right_splitter.setSizes([560, 220])
+        self.right_splitter.setSizes([600, 200])
 
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.main_splitter.setObjectName("mainSplitter")
         for widget in (self.sidebar, self.chat, self.right_splitter):
             self.main_splitter.addWidget(widget)
         self.main_splitter.setStretchFactor(1, 1)
-        self.main_splitter.setSizes([300, 560, 420])
+        self.main_splitter.setSizes([260, 520, 540])  # room for a readable page preview
         self.main_splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.main_splitter)
         self.status = StatusBar(self)
@@ -244,7 +244,7 @@ class MainWindow(QMainWindow):
         conv = next((c for c in self._convs if c.id == conv_id), None)
         if conv is not None and title:
             conv.title = title
-            self.store.save(self.store.load(conv), self._convs)
+            self._save(self.store.load(conv))
         self._refresh_list()
 
     def delete_conversation(self, conv_id: str) -> None:
@@ -254,7 +254,7 @@ class MainWindow(QMainWindow):
         if self._pending is not None and self._pending[0] is conv:
             self.asker.stop()
         self._convs.remove(conv)
-        self.store.delete(conv, self._convs)
+        self._write(lambda: self.store.delete(conv, self._convs))
         if conv is self._current:
             self._current = None
             if self._convs:
@@ -278,6 +278,18 @@ class MainWindow(QMainWindow):
             on_yes=lambda: self.delete_conversation(conv_id),
         )
 
+    def _save(self, conv: Conversation) -> None:
+        self._write(lambda: self.store.save(conv, self._convs))
+
+    def _write(self, write: Callable[[], None]) -> None:
+        """Chats are small files written here; a full or read-only disk is said plainly, and the chat
+        goes on in memory."""
+        try:
+            write()
+        except OSError as err:
+            where = err.filename or self.store.folder
+            self.reporter.report(AlmanacError(f"Cannot save your chats in {where}: {err.strerror or err}"))
+
     def _rename_current(self) -> None:
         self.sidebar.setCurrentWidget(self.conversation_list)
         self.conversation_list.rename_current()
@@ -299,7 +311,7 @@ class MainWindow(QMainWindow):
         conv.turns.append(turn)
         self._pending, self._partial = (conv, turn), ""
         self._convs.sort(key=lambda c: c is not conv)  # the active chat moves to the top
-        self.store.save(conv, self._convs)
+        self._save(conv)
         self._refresh_list()
         self.chat.set_turns(conv.turns, self._selected_turn, stream_text="")
         self.asker.ask(question)
@@ -333,7 +345,7 @@ class MainWindow(QMainWindow):
     def _finish_turn(self, conv: Conversation, turn: Turn) -> None:
         if conv not in self._convs:
             return  # deleted while it was being answered
-        self.store.save(conv, self._convs)
+        self._save(conv)
         if conv is self._current:
             self.chat.end_stream()
             self.select_turn(conv.turns.index(turn) if turn.answer is not None else self._selected_turn)
@@ -486,7 +498,7 @@ class MainWindow(QMainWindow):
             turn.error = "Almanac was closed before this answer was finished."
             self._pending = None
             if conv in self._convs:
-                self.store.save(conv, self._convs)
+                self._save(conv)
         self.asker.shutdown()
         self.index.shutdown()
         self.documents.shutdown()

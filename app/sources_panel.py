@@ -16,8 +16,8 @@ from pathlib import Path
 
 from almanac.core.answer import Answer, Source
 from almanac.core.hits import Hit
-from PySide6.QtCore import QModelIndex, QPointF, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QFont, QPalette
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRectF, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QFont, QPalette, QTextCursor
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -44,6 +44,7 @@ except ImportError:  # pragma: no cover - depends on the installation
 # Marked words: amber with black text reads well on light and dark palettes alike.
 MARK_STYLE = "background-color:#ffd54f; color:#000000;"
 PDF_SEARCH_WORDS = 8  # the passage's first words, looked for on its page to highlight it
+PDF_TEXT_PAD_PT = 12  # room left and right of the page's text when zoomed to it
 CONTEXT_CHARS = 8_000  # of the document shown either side of the passage
 PASSAGE_ANCHOR = "passage"
 
@@ -147,6 +148,8 @@ class SourcesPanel(QWidget):
         self._answer: Answer | None = None
         self._pdf_key: tuple[str, int, int] | None = None  # (path, size, mtime) of the loaded PDF
         self._pdf_page = -1  # the page whose passage the search is looking for
+        self._pdf_text_box: QRectF | None = None  # the text's bounds on the page shown (points)
+        self._pdf_found: QPointF | None = None  # where on it the passage's words were found (points)
         self._serial = 0  # the preview shown now; a late document text for an earlier one is dropped
         # Reads a document's text off the GUI thread (app.document_text); None: the passage only.
         self.text_loader: TextLoader | None = None
@@ -170,6 +173,11 @@ class SourcesPanel(QWidget):
         self.preview = QStackedWidget(self)
         self.passage = QTextBrowser(self)
         self.passage.setObjectName("passagePreview")
+        # Where the passage is in the shown document: kept in view when the pane is resized (the text
+        # re-wraps), until the user scrolls. None: nothing to keep in view.
+        self._passage_at: int | None = None
+        self.passage.viewport().installEventFilter(self)
+        self.passage.verticalScrollBar().actionTriggered.connect(self._user_scrolled)
         self.preview.addWidget(self.passage)
         self.pdf_view: QPdfView | None = None
         self.pdf_document: QPdfDocument | None = None
@@ -181,6 +189,7 @@ class SourcesPanel(QWidget):
             view.setDocument(self.pdf_document)
             view.setPageMode(QPdfView.PageMode.SinglePage)
             view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+            view.viewport().installEventFilter(self)  # re-fit the page's text to a resized pane
             self.pdf_search = QPdfSearchModel(self)
             self.pdf_search.setDocument(self.pdf_document)
             self.pdf_search.countChanged.connect(self._pdf_results)
@@ -210,7 +219,7 @@ class SourcesPanel(QWidget):
         self.splitter.addWidget(self.details)
         self.splitter.addWidget(preview)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([190, 130, 260])
+        self.splitter.setSizes([160, 120, 340])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
@@ -279,6 +288,7 @@ class SourcesPanel(QWidget):
     def _show(self, source: Source | None) -> None:
         self._serial += 1
         self._pdf_page = -1
+        self._passage_at = None
         self.open_button.setEnabled(source is not None)
         if source is None:
             self.details.clear()
@@ -339,15 +349,42 @@ class SourcesPanel(QWidget):
             + f'<div style="white-space: pre-wrap;">{body}</div>'
             + (more if hi < len(text) else "")
         )
-        # Once laid out: the scroll bar that a long text brings re-wraps it, which moves the anchor.
-        QTimer.singleShot(0, lambda: self._scroll_to_passage(serial))
+        at = (2 if lo > 0 else 0) + start - lo  # in the shown text: after "…" and its line break
+        self._scroll_to(at if self.passage.toPlainText()[at : at + 20] == text[start : start + 20] else -1)
 
-    def _scroll_to_passage(self, serial: int) -> None:
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Resize:
+            # After the view has handled the resize too (filters run first) and re-wrapped its content.
+            serial = self._serial
+            QTimer.singleShot(0, self, lambda: self._keep_passage_in_view(serial))
+        return False
+
+    def _keep_passage_in_view(self, serial: int) -> None:
         if serial != self._serial:
             return
-        self.passage.scrollToAnchor(PASSAGE_ANCHOR)
-        bar = self.passage.verticalScrollBar()  # a few lines before it too, when there are some
-        bar.setValue(bar.value() - self.passage.viewport().height() // 5)
+        if self.showing_pdf:
+            self._fit_pdf_text()
+        elif self._passage_at is not None:
+            self._scroll_to(self._passage_at)
+
+    def _user_scrolled(self, _action: int) -> None:
+        self._passage_at = None
+
+    def _scroll_to(self, at: int) -> None:
+        """Scroll the passage at character `at` (-1: the anchor) to near the top of the view."""
+        self._passage_at = at
+        view, bar = self.passage, self.passage.verticalScrollBar()
+        # Lay out the whole text now: Qt lays out long texts step by step on a timer, and a position asked
+        # for before that is done is a guess.
+        view.document().documentLayout().documentSize()
+        if at < 0:
+            view.scrollToAnchor(PASSAGE_ANCHOR)
+            y = bar.value()
+        else:
+            cursor = QTextCursor(view.document())
+            cursor.setPosition(at)
+            y = view.cursorRect(cursor).top() + bar.value()
+        bar.setValue(round(y - view.viewport().height() / 5))  # a few lines before it too
 
     def _show_pdf(self, hit: Hit) -> bool:
         """The page the passage is on, fitted to the width; its first words highlighted once found."""
@@ -369,8 +406,11 @@ class SourcesPanel(QWidget):
         self.preview.setCurrentWidget(view)
         navigator = view.pageNavigator()
         navigator.jump(page, QPointF(), navigator.currentZoom())
-        view.verticalScrollBar().setValue(0)
         self._pdf_page = page
+        box = doc.getAllText(page).boundingRectangle()
+        self._pdf_text_box = box if box.width() > 0.25 * doc.pagePointSize(page).width() else None
+        self._pdf_found = None
+        self._fit_pdf_text()
         view.setCurrentSearchResultIndex(-1)
         words = hit.text.split()[:PDF_SEARCH_WORDS]
         search.setSearchString(" ".join(words) if len(words) >= 3 else "")  # results arrive as it goes
@@ -387,12 +427,33 @@ class SourcesPanel(QWidget):
             if link.page() != self._pdf_page:
                 continue
             view.setCurrentSearchResultIndex(row)
-            # The view follows page changes only; scroll to the result's place on the page ourselves.
-            margins = view.documentMargins()
-            width = doc.pagePointSize(self._pdf_page).width()
-            if width > 0:
-                scale = (view.viewport().width() - margins.left() - margins.right()) / width
-                y = margins.top() + link.location().y() * scale
-                view.verticalScrollBar().setValue(round(y - view.viewport().height() / 3))
+            self._pdf_found = link.location()
             self._pdf_page = -1  # found: later results (other pages, or a second match) change nothing
+            self._fit_pdf_text()
             return
+
+    def _fit_pdf_text(self) -> None:
+        """Zoom so the page's text (not its blank margins) fills the width, and scroll to the passage.
+
+        The view follows page changes only, so the place on the page is scrolled to here.
+        """
+        view, doc = self.pdf_view, self.pdf_document
+        if view is None or doc is None:
+            return
+        page = view.pageNavigator().currentPage()
+        margins = view.documentMargins()
+        room = view.viewport().width() - margins.left() - margins.right()
+        box = self._pdf_text_box
+        if box is None or room <= 0:
+            view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+            left, width = 0.0, doc.pagePointSize(page).width()
+        else:
+            left, width = box.left() - PDF_TEXT_PAD_PT, box.width() + 2 * PDF_TEXT_PAD_PT
+            view.setZoomMode(QPdfView.ZoomMode.Custom)
+            view.setZoomFactor(room / width / (view.logicalDpiX() / 72))  # QPdfView: 1.0 is 72 pt an inch
+        if width <= 0:
+            return
+        scale = room / width  # pixels a point
+        view.horizontalScrollBar().setValue(round(left * scale))
+        y = self._pdf_found.y() * scale - view.viewport().height() / 3 if self._pdf_found else 0
+        view.verticalScrollBar().setValue(round(margins.top() + y) if y > 0 else 0)

@@ -1,6 +1,6 @@
 """Query latency at scale: synthetic libraries of 10k, 100k and 1M chunks, searched the production way.
 
-    .venv/bin/python -m bench.latency [--quick] [--sizes 10k,100k,1m] [--queries 100] [--tune]
+    .venv/bin/python -m bench.latency [--quick] [--sizes 10k,100k,1m] [--queries 50] [--tune]
 
 Each library is built straight into the real schema (db.open_writer + store.ensure_vector_tables, then bulk
 inserts of documents, chunks, FTS rows, float and 1-bit vectors), never through the embedder, and cached in
@@ -12,7 +12,7 @@ that abstract plus one or two sentences from two other abstracts, and its vector
 the three real vectors (topic weight 0.55-0.9) plus Gaussian noise, normalized: clustered like real
 embeddings, with text and vector that agree, so keyword and vector lists overlap as they do in real use.
 
-Queries: the first 100 SciFact test claims (held out: claims, not corpus text), embedded with the bundled
+Queries: the first 50 SciFact test claims (held out: claims, not corpus text), embedded with the bundled
 model. Retrieval latencies EXCLUDE the query embedding: the Searcher gets an embedder that looks the
 precomputed query vector up (so its "embed query" stage is ~0); the model's own query-embedding time is
 reported once, separately. Everything else is the production path, `Searcher.search()` with its defaults

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from .common import eval_dir, table
-from .util import header, ratio
+from .util import header, ratio, rss_mb
 
 MB = 2**20
 
@@ -36,13 +36,16 @@ class Sampler:
     """Peak RSS of this process, of its children, and of both together, sampled in a thread."""
 
     def __init__(self, every: float = 0.05) -> None:
-        import psutil
-
-        self.proc = psutil.Process()
         self.every = every
         self.self_peak = self.kids_peak = self.total_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        try:
+            import psutil
+        except ImportError:  # without the bench extra: ru_maxrss only, no live worker figures
+            self.proc = None
+            return
+        self.proc = psutil.Process()
         self._thread.start()
 
     def _run(self) -> None:
@@ -66,14 +69,15 @@ class Sampler:
 
     def stop(self) -> dict:
         self._stop.set()
-        self._thread.join()
+        if self.proc is not None:
+            self._thread.join()
         maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         kids_maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         return {
             "self_peak": max(self.self_peak, maxrss) / MB,
             "kids_peak": max(self.kids_peak, kids_maxrss) / MB,
             "total_peak": self.total_peak / MB,
-            "now": self.proc.memory_info().rss / MB,
+            "now": rss_mb(),
         }
 
 

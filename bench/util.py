@@ -137,6 +137,7 @@ def scifact_subset_folder(n: int) -> Path:
 
     Same file format as bench/scifact.py ("title", blank line, abstract), so results are comparable.
     """
+    eval_dir("scifact")  # skip cleanly when the eval data is absent, even with a cached copy
     folder = cache_dir("perf") / f"scifact-{n}"
     done = folder / ".complete"
     if not done.exists():

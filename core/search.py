@@ -52,8 +52,8 @@ def fts_query(text: str) -> str | None:
 
 @dataclass
 class FusionConfig:
-    rrf_k: int = 60
-    keyword_weight: float = 1.0
+    rrf_k: int = 10
+    keyword_weight: float = 0.85
     vector_weight: float = 1.0
     depth: int = 100  # candidates taken from each list before fusing
 

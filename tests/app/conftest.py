@@ -80,3 +80,4 @@ def make_window(qtbot, hash_embedder, settings):
         window.close()
         assert not window.index._jobs.isRunning()
         assert not window.asker._jobs.isRunning()
+        assert not window.documents._jobs.isRunning()

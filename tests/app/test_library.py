@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QMessageBox
 def test_added_folder_is_indexed_and_failed_files_show_their_reason(qtbot, make_window, docs):
     window = make_window()
     add_and_index(qtbot, window, docs)
-    qtbot.waitUntil(lambda: window.library_panel.folder_rows()[0][4] == "Watching")  # and watched
+    qtbot.waitUntil(lambda: window.library_panel.folder_rows()[0][3] == "Watching")  # and watched
     rows = window.library_panel.folder_rows()
-    assert rows == [["docs", "2", "3", "1", "Watching"]]
+    assert rows == [["docs", "2", "1", "Watching"]]
     failures = window.library_panel.failure_rows()
     assert len(failures) == 1
     path, reason = failures[0]

@@ -28,7 +28,6 @@ def test_a_pdf_source_shows_its_page_with_the_passage_highlighted(qtbot, make_wi
     ]
     (folder / "transport.pdf").write_bytes(make_pdf(pages, title="City transport"))
     window = make_window()
-    window.resize(1200, 800)
     add_and_index(qtbot, window, folder)
     answer = ask(qtbot, window, "How often do the ferries to Cacilhas leave?")
     source = next(s for s in answer.sources if s.hit.page == 2)
@@ -61,7 +60,6 @@ def test_a_text_source_shows_its_document_scrolled_to_the_passage(qtbot, make_wi
     filler[45] = "The lighthouse keeper polishes the great brass lens every Sunday before dawn."
     (folder / "diary.md").write_text("# Diary\n\n" + "\n\n".join(filler) + "\n", encoding="utf-8")
     window = make_window(settings=Settings(chunk_tokens=64, chunk_overlap=8))
-    window.resize(1200, 800)
     add_and_index(qtbot, window, folder)
     answer = ask(qtbot, window, "When does the lighthouse keeper polish the brass lens?")
     source = answer.sources[0]
@@ -77,7 +75,6 @@ def test_a_text_source_shows_its_document_scrolled_to_the_passage(qtbot, make_wi
     def in_view() -> bool:
         top = view.cursorForPosition(QPoint(0, 0)).position()
         bottom = view.cursorForPosition(QPoint(0, view.viewport().height() - 1)).position()
-        print("IV", top, at, bottom, view.verticalScrollBar().value(), view.verticalScrollBar().maximum(), view.viewport().size())
         return top <= at <= bottom
 
     qtbot.waitUntil(in_view)  # scrolled once laid out

@@ -26,12 +26,12 @@ def watched(qtbot, make_window, docs):
     """A window watching `docs`, indexed and shown as watched."""
     window = make_window(watcher_factory=fast_watcher)
     add_and_index(qtbot, window, docs)
-    qtbot.waitUntil(lambda: window.library_panel.folder_rows()[0][4] == "Watching", timeout=10_000)
+    qtbot.waitUntil(lambda: window.library_panel.folder_rows()[0][3] == "Watching", timeout=10_000)
     return window
 
 
 def status_column(window) -> str:
-    return window.library_panel.folder_rows()[0][4]
+    return window.library_panel.folder_rows()[0][3]
 
 
 def test_a_new_file_is_indexed_and_searchable_without_any_action(qtbot, watched, docs):
