@@ -139,6 +139,10 @@ def tune(db: Path, embedder) -> FusionConfig:
         rows.append([rrf_k, kw_w, nd, rc])
         if nd > best[0]:
             best = (nd, cfg)
+    # The single retrievers on the same lists, for the "hybrid beats both parts on train" check.
+    for name, weights in (("keyword only", (1.0, 0.0)), ("vector only", (0.0, 1.0))):
+        nd, rc = score(FusionConfig(keyword_weight=weights[0], vector_weight=weights[1], depth=depth))
+        print(f"train {name}: nDCG@10 {nd:.3f}, Recall@100 {rc:.3f}")
     rows.sort(key=lambda r: -r[2])
     print(table(["rrf_k", "keyword w", "nDCG@10 (train)", "R@100 (train)"], rows[:10]))
     print(f"best on train ({len(queries)} queries): {best[1]}")

@@ -96,7 +96,7 @@ def test_folder_filter(indexed):
 
 
 def test_rrf_rewards_agreement_and_weights():
-    cfg = FusionConfig(rrf_k=60)
+    cfg = FusionConfig(rrf_k=60, keyword_weight=1.0, vector_weight=1.0)
     fused = rrf([1, 2, 3], [3, 4, 1], cfg)
     assert [cid for cid, _ in fused][:2] == [1, 3]
     only_vec = rrf([1, 2], [2, 1], FusionConfig(keyword_weight=0.0))

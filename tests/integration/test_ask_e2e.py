@@ -13,9 +13,7 @@ pytestmark = pytest.mark.slow
 def test_ask_cites_the_right_file(capsys, tmp_path):
     folder = tmp_path / "notes"
     folder.mkdir()
-    (folder / "freedonia.md").write_text(
-        "# Freedonia\n\nThe capital of Freedonia is Blorbville. It lies on the river Quux.\n"
-    )
+    (folder / "freedonia.md").write_text("# Freedonia\n\nThe capital of Freedonia is Blorbville.\n")
     (folder / "espresso.txt").write_text("Espresso is brewed at 9 bar for about 25 seconds.\n")
     (folder / "bikes.txt").write_text("Oil a bicycle chain every few hundred kilometres.\n")
     assert main(["index", str(folder)]) == 0
