@@ -1,14 +1,15 @@
 """Hybrid retrieval: vector KNN in sqlite-vec and BM25 in FTS5, fused by reciprocal rank.
 
-Scale: below `exact_limit` vectors the float KNN is exact. Above it, a first pass ranks 1-bit quantized
-vectors by Hamming distance (48 bytes a vector for 384 dimensions, so a million fit in memory and scan in
-milliseconds), then the best `oversample * k` candidates are rescored with exact cosine distance.
+Scale: the vector KNN is sqlite-vec's exact float scan at every size. A 1-bit quantized first pass in vec0
+(`bit[384]` + Hamming KNN, then exact rescoring through `rowid IN`) was measured slower *and* less accurate
+than the exact scan at a million chunks (bench/latency.py, docs/benchmarks.md), so it is gone. The measured
+way to 1M-chunk speed is a first pass over the 1-bit codes held in RAM (numpy) and rescoring from a plain
+rowid table; see docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,17 +77,11 @@ class Searcher:
         embedder: Embedder,
         *,
         fusion: FusionConfig | None = None,
-        exact_limit: int = 100_000,
-        oversample: int = 40,
     ) -> None:
         self.db_path = db_path
         self.conn = db.open_reader(db_path)
         self.embedder = embedder
         self.fusion = fusion or FusionConfig()
-        self.exact_limit = exact_limit
-        self.oversample = oversample
-        self._count = 0
-        self._count_at = -1e9
 
     def close(self) -> None:
         self.conn.close()
@@ -152,45 +147,14 @@ class Searcher:
         with timings.stage("embed query"):
             q = self.embedder.embed([query])[0].astype(np.float32).tobytes()
         with timings.stage("vector search"):
-            n = self._vector_count()
             want = depth if allowed is None else depth * 20
-            if n <= self.exact_limit:
-                rows = self.conn.execute(
-                    "SELECT rowid, distance FROM vec_chunks WHERE embedding MATCH ? AND k = ?",
-                    (q, min(want, 4096)),
-                ).fetchall()
-            else:
-                rows = self._quantized(q, want)
+            rows = self.conn.execute(
+                "SELECT rowid, distance FROM vec_chunks WHERE embedding MATCH ? AND k = ?",
+                (q, min(want, 4096)),
+            ).fetchall()
         if allowed is not None:
             rows = [r for r in rows if r[0] in allowed]
         return [(r[0], r[1]) for r in rows[:depth]]
-
-    def _quantized(self, q: bytes, want: int) -> list[tuple[int, float]]:
-        candidates = min(max(want * 4, self.oversample * 10), 4096)
-        ids = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT rowid FROM vec_bits WHERE embedding MATCH vec_quantize_binary(?) AND k = ?",
-                (q, candidates),
-            )
-        ]
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        rows = self.conn.execute(
-            f"SELECT rowid, vec_distance_cosine(embedding, ?) AS d FROM vec_chunks WHERE rowid IN ({marks})"
-            " ORDER BY d LIMIT ?",
-            (q, *ids, want),
-        ).fetchall()
-        return rows
-
-    def _vector_count(self) -> int:
-        # Counting a million vectors costs milliseconds; the choice of plan only needs a recent figure.
-        now = time.monotonic()
-        if now - self._count_at > 10:
-            self._count = self.conn.execute("SELECT count(*) FROM vec_bits").fetchone()[0]
-            self._count_at = now
-        return self._count
 
     def _chunk_filter(self, folders: list[str] | None) -> set[int] | None:
         if not folders:

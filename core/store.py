@@ -18,7 +18,6 @@ import numpy as np
 
 from . import db
 from .chunking import Chunk
-from .errors import ModelError
 
 
 def content_hash(data: bytes) -> str:
@@ -237,23 +236,16 @@ def ensure_vector_tables(conn: apsw.Connection, model_name: str, dim: int) -> bo
     """
     if vector_model(conn) == (model_name, dim) and has_vector_tables(conn):
         return False
-    if dim % 8:
-        raise ModelError(
-            f"The embedding model {model_name} makes {dim}-dimensional vectors;"
-            " Almanac needs a multiple of 8."
-        )
     with conn:
         conn.execute("DROP TRIGGER IF EXISTS chunks_vec_delete")
         conn.execute("DROP TABLE IF EXISTS vec_chunks")
-        conn.execute("DROP TABLE IF EXISTS vec_bits")
-        # Exact float vectors, and 1-bit-per-dimension copies that make a fast first pass at scale.
+        conn.execute("DROP TABLE IF EXISTS vec_bits")  # 1-bit copies kept by an earlier version
         conn.execute(
             f"CREATE VIRTUAL TABLE vec_chunks USING vec0(embedding float[{dim}] distance_metric=cosine)"
         )
-        conn.execute(f"CREATE VIRTUAL TABLE vec_bits USING vec0(embedding bit[{dim}])")
         conn.execute(
             "CREATE TRIGGER chunks_vec_delete AFTER DELETE ON chunks WHEN old.embedded = 1 BEGIN"
-            " DELETE FROM vec_chunks WHERE rowid = old.id; DELETE FROM vec_bits WHERE rowid = old.id; END"
+            " DELETE FROM vec_chunks WHERE rowid = old.id; END"
         )
         dropped = conn.execute("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0] > 0
         conn.execute("UPDATE chunks SET embedded = 0 WHERE embedded = 1")
@@ -298,9 +290,6 @@ def store_vectors(
                 continue
             blob = vec.astype(np.float32).tobytes()
             conn.execute("INSERT INTO vec_chunks(rowid, embedding) VALUES (?, ?)", (chunk_id, blob))
-            conn.execute(
-                "INSERT INTO vec_bits(rowid, embedding) VALUES (?, vec_quantize_binary(?))", (chunk_id, blob)
-            )
             conn.execute("UPDATE chunks SET embedded = 1 WHERE id = ?", (chunk_id,))
         for chunk_id, source_id in copies.items():
             if not conn.execute("SELECT 1 FROM chunks WHERE id = ? AND embedded = 0", (chunk_id,)).fetchone():
@@ -308,11 +297,6 @@ def store_vectors(
             conn.execute(
                 "INSERT INTO vec_chunks(rowid, embedding)"
                 " SELECT ?, embedding FROM vec_chunks WHERE rowid = ?",
-                (chunk_id, source_id),
-            )
-            conn.execute(
-                "INSERT INTO vec_bits(rowid, embedding)"
-                " SELECT ?, vec_quantize_binary(embedding) FROM vec_chunks WHERE rowid = ?",
                 (chunk_id, source_id),
             )
             conn.execute("UPDATE chunks SET embedded = 1 WHERE id = ?", (chunk_id,))

@@ -11,7 +11,7 @@ def problems(conn) -> list[str]:
         out.append(f"FTS out of step: {len(fts_ids - chunk_ids)} orphans, {len(chunk_ids - fts_ids)} missing")
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vec_chunks'").fetchone():
         embedded = {r[0] for r in conn.execute("SELECT id FROM chunks WHERE embedded = 1")}
-        for table in ("vec_chunks", "vec_bits"):
+        for table in ("vec_chunks",):
             vec_ids = {r[0] for r in conn.execute(f"SELECT rowid FROM {table}")}
             if vec_ids != embedded:
                 out.append(f"{table} out of step: {len(vec_ids - embedded)} orphans, {len(embedded - vec_ids)} missing")

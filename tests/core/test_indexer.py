@@ -191,7 +191,7 @@ def test_remove_folder_leaves_nothing(lib, folder):
     lib.add_folder(folder)
     lib.index()
     lib.remove_folder(folder)
-    for table in ("documents", "chunks", "chunks_fts", "vec_chunks", "vec_bits"):
+    for table in ("documents", "chunks", "chunks_fts", "vec_chunks"):
         assert lib.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
 
 
