@@ -10,25 +10,9 @@ import pytest
 from almanac.core import store
 from almanac.core.library import Library
 from almanac.core.settings import Settings
+from counting import CountingEmbedder
 from indexcheck import problems
 from pdfgen import make_pdf
-
-
-class CountingEmbedder:
-    def __init__(self, inner, name=None, dim=None):
-        self.inner = inner
-        self.name = name or inner.name
-        self.dim = dim or inner.dim
-        self.max_tokens = inner.max_tokens
-        self.texts: list[str] = []
-
-    def token_spans(self, text):
-        return self.inner.token_spans(text)
-
-    def embed(self, texts):
-        self.texts += texts
-        v = self.inner.embed(texts)
-        return v[:, : self.dim] if self.dim <= v.shape[1] else v
 
 
 @pytest.fixture

@@ -19,25 +19,10 @@ from almanac.core.errors import Cancelled
 from almanac.core.library import Library
 from almanac.core.settings import Settings
 from almanac.core.watch import FolderWatcher, watch_forever
+from counting import CountingEmbedder
 from indexcheck import problems
 
 DEBOUNCE = 0.2
-
-
-class CountingEmbedder:
-    """Records every text it embeds (a move must embed nothing)."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
-        self.texts: list[str] = []
-
-    def token_spans(self, text):
-        return self.inner.token_spans(text)
-
-    def embed(self, texts):
-        self.texts += texts
-        return self.inner.embed(texts)
 
 
 @pytest.fixture
