@@ -36,7 +36,7 @@ def default_llm(settings: Settings) -> LocalLLM:
     return LocalLLM(
         Path(settings.llm_path) if settings.llm_path else None,
         n_ctx=settings.context_size,
-        n_threads=settings.threads,  # 0: llama.cpp picks, which beats using every hyper-thread
+        n_threads=settings.threads,  # 0: core.llm.default_threads()
         n_gpu_layers=settings.gpu_layers,
     )
 

@@ -128,7 +128,7 @@ def cmd_ask(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> int:
     llm = LocalLLM(
         args.model or (s.llm_path or None),
         n_ctx=s.context_size,
-        n_threads=s.effective_threads(),
+        n_threads=s.threads,
         n_gpu_layers=s.gpu_layers,
     )
     searcher = lib.searcher()

@@ -52,7 +52,7 @@ class Settings:
     llm_path: str = ""  # empty: the bundled SmolLM2-135M-Instruct GGUF
     embedding_model: str = ""  # empty: the bundled all-MiniLM-L6-v2; else a folder or model name
     context_size: int = 4096
-    threads: int = 0  # 0: as many as the machine has cores
+    threads: int = 0  # 0: half the logical CPUs, at least two (core.llm.default_threads)
     gpu_layers: int = 0
     max_answer_tokens: int = 384
     answer_timeout_s: float = 120.0
@@ -96,6 +96,3 @@ class Settings:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2), encoding="utf-8")
         os.replace(tmp, path)  # atomic: a crash never leaves half a settings file
-
-    def effective_threads(self) -> int:
-        return self.threads or (os.cpu_count() or 1)
