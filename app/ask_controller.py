@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from almanac.core.answer import Answer, Answerer
+from almanac.core.embedding import Embedder
 from almanac.core.errors import AlmanacError, Cancelled, QueryError
 from almanac.core.library import open_searcher
 from almanac.core.llm import LocalLLM
@@ -22,7 +23,6 @@ from almanac.core.settings import Settings
 from PySide6.QtCore import QObject, Signal
 
 from .jobs import FailureFn, JobThread
-from .shared_embedder import SharedEmbedder
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class AskController(QObject):
         self._settings = copy.deepcopy(settings)
         self._llm: LocalLLM | None = None
         self._searcher: Searcher | None = None
-        self._embedder: SharedEmbedder | None = None
+        self._embedder: Embedder | None = None
         # GUI-thread state.
         self._llm_state = "idle"
         self._embedder_state = "pending"  # "pending" | "loading" | "ready" | "failed" | "error" (no library)
@@ -90,7 +90,7 @@ class AskController(QObject):
         self._emit_model_state()
         self._jobs.submit(self._load_job, success=self._loaded, failure=self._load_failed)
 
-    def set_embedder(self, embedder: SharedEmbedder | None) -> None:
+    def set_embedder(self, embedder: Embedder | None) -> None:
         """The library's embedder (from the index thread); None when the library could not open."""
         if embedder is None:
             self._embedder_state = "error"
@@ -205,15 +205,17 @@ class AskController(QObject):
             self._llm = None  # the next question tries again, perhaps with new settings
             raise
 
-    def _embedder_job(self, embedder: SharedEmbedder) -> None:
+    def _embedder_job(self, embedder: Embedder) -> None:
         if self._searcher is not None:
             self._searcher.close()
             self._searcher = None
         # Queries get their own copy of the model where it can make one, so a question asked during
         # indexing does not wait behind the indexer's batch.
-        clone = getattr(embedder.inner, "clone", None)
-        self._embedder = SharedEmbedder(clone()) if clone else embedder
-        self._embedder.load()  # torch and the model: seconds, better now than on the first question
+        clone = getattr(embedder, "clone", None)
+        self._embedder = clone() if clone else embedder
+        load = getattr(self._embedder, "load", None)
+        if load is not None:
+            load()  # torch and the model: seconds, better now than on the first question
 
     def _configure_job(self, settings: Settings, reload_model: bool) -> None:
         self._settings = settings

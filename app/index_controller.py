@@ -35,7 +35,6 @@ from almanac.core.watch import AppliedReport, ChangeSet, FolderState, FolderWatc
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from .jobs import FailureFn, JobThread
-from .shared_embedder import SharedEmbedder
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -107,7 +106,7 @@ class IndexController(QObject):
         # Index-thread state: set here before the first job, then only touched by jobs.
         self._settings = copy.deepcopy(settings)
         self._lib: Library | None = None
-        self._embedder: SharedEmbedder | None = None
+        self._embedder: Embedder | None = None
         # GUI-thread state.
         self._active: list[_IndexRequest] = []
         self._paused = False
@@ -285,7 +284,7 @@ class IndexController(QObject):
                 request.token.resume()
         self.pausedChanged.emit(paused)
 
-    def _opened(self, embedder: SharedEmbedder | None) -> None:
+    def _opened(self, embedder: Embedder | None) -> None:
         if embedder is not None:
             self.embedderChanged.emit(embedder)
 
@@ -351,7 +350,7 @@ class IndexController(QObject):
     def _library(self) -> Library:
         if self._lib is None:
             if self._embedder is None:
-                self._embedder = SharedEmbedder(self._embedder_factory(self._settings))
+                self._embedder = self._embedder_factory(self._settings)
             self._lib = Library(self._db_path, settings=self._settings, embedder=self._embedder)
             self._start_watcher(self._lib)
         return self._lib
@@ -430,7 +429,7 @@ class IndexController(QObject):
         missing = [f.path for f in status.folders if not os.path.isdir(f.path)]
         self._jobs.post(self.stateChanged.emit, LibraryState(status, missing))
 
-    def _open_job(self, *, sync: bool = False) -> SharedEmbedder:
+    def _open_job(self, *, sync: bool = False) -> Embedder:
         lib = self._library()
         if sync and lib.folders():  # pick up what changed while the app was closed
             self._jobs.post(self.index, None)
@@ -438,7 +437,7 @@ class IndexController(QObject):
         assert self._embedder is not None
         return self._embedder
 
-    def _reconfigure_job(self, settings: Settings, new_embedder: bool) -> SharedEmbedder:
+    def _reconfigure_job(self, settings: Settings, new_embedder: bool) -> Embedder:
         self._close_job()
         self._settings = settings
         if new_embedder:

@@ -30,13 +30,6 @@ class IgnoreRules:
                 self._local[rel_dir] = None
         return self._local[rel_dir]
 
-    def forget(self, rel_dir: str = "") -> None:
-        """Drop cached `.almanacignore` rules (after one was edited)."""
-        if rel_dir:
-            self._local.pop(rel_dir, None)
-        else:
-            self._local.clear()
-
     def ignored(self, path: Path, *, is_dir: bool = False) -> bool:
         """Is `path` (inside root) skipped? Folder patterns also match everything below the folder."""
         try:

@@ -69,14 +69,6 @@ class Library:
                 return
         raise AlmanacError(f"{path} is not in the library.")
 
-    def find_folder(self, path: str | os.PathLike[str]) -> store.Folder | None:
-        """The library folder that holds `path`, if any."""
-        p = Path(path)
-        for f in self.folders():
-            if p == Path(f.path) or Path(f.path) in p.parents:
-                return f
-        return None
-
     # -- indexing ------------------------------------------------------------------------------------------
 
     def index(
