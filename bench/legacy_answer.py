@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -182,7 +183,14 @@ def _frozen_stream(llm: LocalLLM, messages: list[dict], max_tokens: int) -> Any:
     )
 
 
-def ask(searcher: Any, llm: LocalLLM, question: str, *, mode: Mode = "hybrid") -> LegacyAnswer:
+def ask(
+    searcher: Any,
+    llm: LocalLLM,
+    question: str,
+    *,
+    on_token: Callable[[str], None] | None = None,
+    mode: Mode = "hybrid",
+) -> LegacyAnswer:
     """The old Answerer.ask with its defaults (top_k 5, 384 answer tokens, 120 s timeout)."""
     question = question.strip()
     timings = Timings()
@@ -214,6 +222,8 @@ def ask(searcher: Any, llm: LocalLLM, question: str, *, mode: Mode = "hybrid") -
                     if first_ns is None:
                         first_ns = time.perf_counter_ns()
                     pieces.append(piece)
+                    if on_token is not None:
+                        on_token(piece)
                 if choice.get("finish_reason"):
                     stopped = choice["finish_reason"]
                     break

@@ -28,6 +28,7 @@ BENCHMARKS = [
     ("scifact", False),
     ("peer", True),
     ("answer_latency", True),
+    ("answers", True),
     ("memory", True),
     ("watch_latency", False),
     ("gui_stall", True),
