@@ -1,0 +1,1 @@
+"""Data files shipped with Almanac (the model catalog)."""
