@@ -30,8 +30,9 @@ from almanac.core.embedding import Embedder
 from almanac.core.errors import AlmanacError, Cancelled
 from almanac.core.indexer import SyncReport
 from almanac.core.library import Library
+from almanac.core.paths import is_within
 from almanac.core.settings import Settings
-from almanac.core.watch import AppliedReport, ChangeSet, FolderState, FolderWatcher, apply_changes
+from almanac.core.watch import AppliedReport, FolderState, FolderWatcher
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from .jobs import FailureFn, JobThread
@@ -56,10 +57,6 @@ def default_watcher(lib: Library) -> FolderWatcher:
 class LibraryState:
     status: store.Status
     missing: list[str] = field(default_factory=list)  # library folders not on disk right now
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 class _IndexRequest:
@@ -225,10 +222,11 @@ class IndexController(QObject):
         self._jobs.submit(job, success=success, failure=failure)
 
     def rebuild(self) -> None:
-        """Index every folder from scratch (after a chunk size change: unchanged files are re-chunked)."""
+        """Index every folder again after a chunk size change. A plain index run: the indexer re-chunks each
+        file in one transaction, so folders, documents and every vector it can keep stay, and a crash
+        part-way leaves the rest as it was (never remove and re-add a folder: that drops all its vectors)."""
         if self.busy:
-            self.cancel()
-        self._jobs.submit(self._rebuild_job)
+            self.cancel()  # that run used the old settings
         self.index()
 
     def reconfigure(self, settings: Settings, *, new_embedder: bool, then: str = "none") -> None:
@@ -390,38 +388,24 @@ class IndexController(QObject):
         return self._apply_ready(watcher, lib, token)
 
     def _apply_ready(self, watcher: FolderWatcher, lib: Library, token: CancelToken) -> AppliedReport | None:
-        """Apply the ready changes (a few files: quick); whole-folder reconciles become index runs.
+        """Apply the ready changes (a few files: quick) and embed what they made, if that is little.
 
-        Not `watcher.apply_ready()`: that would reconcile a whole folder (an unzip, a folder just added or
-        back from an unplugged drive) inside this job, without progress, Pause or Cancel.
+        Whole-folder reconciles (an unzip, a folder just added or back from an unplugged drive) and larger
+        embedding are handed back and become index runs, with progress, Pause and Cancel, folded into any
+        run already waiting.
         """
-        changes = watcher.take_ready()
-        rescans = [fc for fc in changes.folders if fc.rescan]
-        if rescans:
-            if any(fc.forget_rules for fc in rescans):  # an .almanacignore changed
-                lib.indexer.forget_rules()
-            # Folded into a waiting run if there is one, and shown with progress like any other.
-            self._jobs.post(self.index, [fc.folder.path for fc in rescans])
-        todo = ChangeSet([fc for fc in changes.folders if not fc.rescan])
-        if not todo:
-            return None
         try:
-            report = apply_changes(lib, todo, cancel=token)
-        except BaseException:  # cancelled, or the disk is full: reconcile those folders later, lose nothing
-            for fc in todo.folders:
-                watcher.request_rescan(fc.folder.path, "an update was interrupted")
-            raise
-        watcher.note_applied(report)
-        added = report.totals.chunks_added
-        if 0 < added <= INLINE_EMBED_CHUNKS:  # a saved file or two: embed now, searchable at once
-            try:
-                with report.timings.stage("embed"):
-                    report.embedded = lib.indexer.embed_pending(cancel=token)
-            except Cancelled:
-                pass  # shutting down; the next sync embeds them
-        elif added:  # many: an index run embeds them with progress, Pause and Cancel
-            self._jobs.post(self.index, sorted({fc.folder.path for fc in todo.folders}))
-        self._post_state(lib)
+            report = watcher.apply_ready(
+                lib, embed=True, embed_limit=INLINE_EMBED_CHUNKS, defer_rescans=True, cancel=token
+            )
+        except Cancelled:  # shutting down: the watcher re-queued what it took; the next sync embeds the rest
+            return None
+        if report.rescans:
+            self._jobs.post(self.index, report.rescans)
+        if report.embed_deferred:
+            self._jobs.post(self.index, sorted({c.folder for c in report.changes}))
+        if report:
+            self._post_state(lib)
         return report
 
     def _post_state(self, lib: Library) -> None:
@@ -471,15 +455,6 @@ class IndexController(QObject):
             self._watch_folders(lib)
             self._post_state(lib)
 
-    def _rebuild_job(self) -> None:
-        lib = self._library()
-        for folder in lib.folders():
-            if os.path.isdir(folder.path):  # a missing folder keeps its index, as a sync would
-                lib.remove_folder(folder.path)
-                lib.add_folder(folder.path)
-        self._watch_folders(lib)  # same paths, new folder ids
-        self._post_state(lib)
-
     def _index_job(self, request: _IndexRequest) -> SyncReport | None:
         with self._lock:
             request.started = True
@@ -493,7 +468,7 @@ class IndexController(QObject):
         targets: list[store.Folder] | None = None
         if request.paths is not None:
             folders = lib.folders()  # once, not once per path: a watcher may hand over thousands
-            targets = [f for f in folders if any(_inside(p, f.path) for p in request.paths)]
+            targets = [f for f in folders if any(is_within(p, f.path) for p in request.paths)]
             if not targets:
                 return SyncReport()
         try:

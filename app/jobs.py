@@ -21,7 +21,14 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal
 log = logging.getLogger(__name__)
 
 FailureFn = Callable[[BaseException], None]
-SLOW_STOP_MS = 5_000
+SLOW_STOP_MS = 5_000  # then a note in the log
+STOP_TIMEOUT_MS = 20_000  # then the thread is given up on (see JobThread.stop)
+_STUCK: set[JobThread] = set()
+
+
+def stuck_threads() -> list[str]:
+    """Names of job threads that did not stop when asked and are still running."""
+    return sorted(t.objectName() for t in list(_STUCK) if t.isRunning())
 
 
 @dataclass
@@ -62,23 +69,30 @@ class JobThread(QThread):
             return
         self._queue.put(_Job(fn, success, failure))
 
-    def stop(self, final: Callable[[], Any] | None = None) -> bool:
+    def stop(self, final: Callable[[], Any] | None = None, *, timeout_ms: int | None = None) -> bool:
         """Skip the queued jobs, run `final` on the thread (to close what it owns) and join it.
 
-        The running job is not interrupted: cancel it first (its CancelToken or flag). Every job either
-        checks for cancellation or is bounded (loading a model), so this waits for as long as it takes:
-        a QThread destroyed while running would abort the process.
+        The running job is not interrupted: cancel it first (its CancelToken or flag). Every job checks for
+        cancellation or is bounded, so this normally returns soon. A job that does not finish within
+        `timeout_ms` (STOP_TIMEOUT_MS by default) is given up on: the thread is left to run, kept referenced
+        (a QThread destroyed while running aborts the process), listed by `stuck_threads()`, and this
+        returns False, so the app can end the process instead of lingering after its window closed.
         """
         if not self._stopping.is_set():
             self._stopping.set()
             if final is not None:
                 self._queue.put(_Job(final, None, None, final=True))
             self._queue.put(None)
-        if not self.wait(SLOW_STOP_MS):
-            log.info("waiting for thread %s to finish its job", self.objectName())
-            self.wait()
+        timeout_ms = STOP_TIMEOUT_MS if timeout_ms is None else timeout_ms
         self._closed = True
-        return True
+        if self.wait(min(SLOW_STOP_MS, timeout_ms)):
+            return True
+        log.info("waiting for thread %s to finish its job", self.objectName())
+        if self.wait(max(0, timeout_ms - SLOW_STOP_MS)):
+            return True
+        log.warning("thread %s did not stop within %.0f s; leaving it", self.objectName(), timeout_ms / 1000)
+        _STUCK.add(self)
+        return False
 
     @property
     def stopping(self) -> bool:

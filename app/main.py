@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import signal
 import sys
 import threading
@@ -11,10 +12,12 @@ import time
 from types import TracebackType
 
 from almanac.core import paths
+from almanac.core.errors import IndexInUseError
+from almanac.core.writer_lock import WriterLock
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from . import messages
+from . import jobs, messages
 
 log = logging.getLogger("almanac.app")
 
@@ -68,6 +71,29 @@ def quit_on_signals(app: QApplication) -> None:
     timer.start(250)
 
 
+def already_running(app: QApplication) -> bool:
+    """Another Almanac writes to this data folder (a window, `almanac index`, `almanac watch`): say so, and
+    by whom, instead of opening a second writer. A probe: the index thread takes the lock for real when it
+    opens the library, and a writer that slips in between is refused there with the same message."""
+    try:
+        with WriterLock(paths.db_path()):
+            return False
+    except IndexInUseError as err:
+        log.warning("not starting: %s", err)
+        informative = "To open a second library at once, start it with `almanac --data-dir DIR gui`."
+        box = messages.message_box(
+            None,
+            messages.Icon.Warning,
+            "Almanac is already running",
+            str(err),
+            informative=informative,
+            buttons=(("Quit", messages.Role.AcceptRole, None),),
+        )
+        box.finished.connect(lambda _result: app.quit())
+        app.exec()
+        return True
+
+
 def run(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     setup_logging()
@@ -76,14 +102,31 @@ def run(argv: list[str] | None = None) -> int:
     app.setOrganizationName("Almanac")
     app.setApplicationName("Almanac")
     app.setApplicationDisplayName("Almanac")
+    if already_running(app):
+        return 1
     from .main_window import MainWindow  # after QApplication: the window pulls in the core and its models
 
     window = MainWindow()
     window.show()
     quit_on_signals(app)
     log.info("window shown after %.0f ms; data in %s", (time.perf_counter() - start) * 1000, paths.data_dir())
+    code = 1
     try:
-        return app.exec()
+        code = app.exec()
     finally:
         window.shutdown()
         log.info("stopped")
+        end_if_stuck(code)
+    return code
+
+
+def end_if_stuck(code: int) -> None:
+    """A job that would not stop (a native call that ignores cancellation) must not keep the process alive
+    after its window closed, nor abort it at exit (Qt does when a running QThread is destroyed): log it
+    and end the process here, the index being consistent after every transaction anyway."""
+    stuck = jobs.stuck_threads()
+    if not stuck:
+        return
+    log.error("ending the process: %s did not stop", ", ".join(stuck))
+    logging.shutdown()
+    os._exit(code)

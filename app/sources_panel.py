@@ -87,13 +87,12 @@ def shaded_html(text: str, start: int, end: int, terms: set[str], shade: str, *,
     return f'{before}{name}<span style="background-color:{shade};">{inner}</span>{after}'
 
 
-def find_passage(document: str, passage: str) -> int:
-    """Where the chunk `passage` starts in the document's extracted text, or -1."""
-    at = document.find(passage)
-    if at < 0:  # extraction may differ in a detail (a changed file): try its first line
-        first = passage.strip().split("\n", 1)[0][:120]
-        at = document.find(first) if len(first) >= 20 else -1
-    return at
+def find_passage(document: str, hit: Hit) -> int:
+    """Where the hit's chunk starts in the document's extracted text: at the offsets the index stored for it;
+    -1 when the file changed since it was indexed (the passage alone stays shown until it is re-indexed)."""
+    if hit.start is None or hit.end is None or document[hit.start : hit.end] != hit.text:
+        return -1
+    return hit.start
 
 
 def document_window(text: str, start: int, end: int, context: int = CONTEXT_CHARS) -> tuple[int, int]:
@@ -335,7 +334,7 @@ class SourcesPanel(QWidget):
         """The document's text around the passage, the passage shaded and scrolled into view."""
         if serial != self._serial or text is None:
             return  # another source is shown now, or the file cannot be read: the passage stays
-        start = find_passage(text, hit.text)
+        start = find_passage(text, hit)
         if start < 0:
             return
         end = min(start + len(hit.text), len(text))

@@ -14,9 +14,11 @@ from almanac.core.library import Library
 
 from .progress import ProgressLine
 
+READ_ONLY = {"status", "search", "ask"}  # these run beside a writer (the app, `almanac index`)
+
 
 def run(args: argparse.Namespace, cancel: CancelToken) -> int:
-    with Library() as lib:
+    with Library(read_only=args.command in READ_ONLY) as lib:
         return COMMANDS[args.command](lib, args, cancel)
 
 

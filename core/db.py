@@ -1,7 +1,8 @@
 """The one SQLite file: connections, versioned schema, and error translation.
 
 apsw ships its own SQLite with extension loading (the system Python may lack it), so sqlite-vec always loads.
-One writer connection does all indexing; every reader opens its own connection (WAL lets them run together).
+One writer connection does all indexing, in one process at a time (`writer_lock`); every reader opens its own
+`query_only` connection (WAL lets them run together).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import apsw
 import sqlite_vec
 
 from .errors import DatabaseError
+from .writer_lock import WriterLock
 
 # Environment failures the user can act on; anything else from SQLite is a bug.
 _KNOWN = (
@@ -52,21 +54,23 @@ def translate_errors(path: Path | str) -> Iterator[None]:
         raise DatabaseError(describe(err, path)) from err
 
 
-def connect(path: Path | str, *, readonly: bool = False) -> apsw.Connection:
+def connect(path: Path | str, *, query_only: bool = False) -> apsw.Connection:
+    """A connection with sqlite-vec loaded. `query_only`: SQLite refuses every change through it."""
     path = str(path)
-    flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
     with translate_errors(path):
-        conn = apsw.Connection(path, flags=flags)
+        conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
         conn.set_busy_timeout(10_000)
         conn.enable_load_extension(True)
         conn.load_extension(sqlite_vec.loadable_path())
         conn.enable_load_extension(False)
-        if not readonly:
+        if not query_only:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
         conn.execute("PRAGMA mmap_size=268435456")
+        if query_only:
+            conn.execute("PRAGMA query_only=1")
     return conn
 
 
@@ -153,19 +157,37 @@ def migrate(conn: apsw.Connection, path: Path | str = "") -> None:
 
 
 def open_writer(path: Path | str) -> apsw.Connection:
-    """The single connection that changes the index."""
+    """The single connection that changes the index. The caller holds the index's `WriterLock`."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path)
-    migrate(conn, path)
+    try:
+        migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
 def open_reader(path: Path | str) -> apsw.Connection:
-    """A connection for queries, on its own (WAL lets it read while the writer writes)."""
+    """A connection for queries, on its own (WAL lets it read while the writer writes). It cannot write.
+
+    A new or older index is brought up to date first, by a short-lived writer under the writer lock: when
+    another process holds that lock, it is the one to migrate, and this says so.
+    """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
-    migrate(conn, path)
-    return conn
+    conn = connect(path, query_only=True)
+    try:
+        with translate_errors(path):
+            current = schema_version(conn) == len(MIGRATIONS)
+    except BaseException:
+        conn.close()
+        raise
+    if current:
+        return conn
+    conn.close()
+    with WriterLock(path):
+        open_writer(path).close()
+    return connect(path, query_only=True)
 
 
 def get_meta(conn: apsw.Connection, key: str) -> str | None:

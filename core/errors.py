@@ -20,6 +20,10 @@ class DatabaseError(AlmanacError):
     """The index database is locked, read-only, full or corrupt."""
 
 
+class IndexInUseError(DatabaseError):
+    """Another process (or another Library in this one) is writing to the same index."""
+
+
 class ExtractionError(AlmanacError):
     """One file could not be read; recorded against that file, never stops a run."""
 

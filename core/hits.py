@@ -27,6 +27,10 @@ class Hit:
     keyword_score: float | None = None  # FTS5 bm25(): negative, lower is better
     vector_rank: int | None = None  # 1-based rank in the vector list
     vector_distance: float | None = None  # cosine distance, 0 is identical
+    # Where the chunk is in its document's extracted text (sections joined by a blank line, as indexed):
+    # text == document_text[start:end] while the file is unchanged. None where not known.
+    start: int | None = None
+    end: int | None = None
 
     def to_json(self) -> dict:
         return {

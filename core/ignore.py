@@ -6,10 +6,15 @@ and in any sub-folder, whose patterns apply below it as `.gitignore` files do.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import pathspec
+
+from .cancel import CancelToken
+
+log = logging.getLogger(__name__)
 
 IGNORE_FILE = ".almanacignore"
 
@@ -17,7 +22,9 @@ IGNORE_FILE = ".almanacignore"
 class IgnoreRules:
     def __init__(self, root: Path, default_patterns: list[str]) -> None:
         self.root = root
-        self._default = pathspec.GitIgnoreSpec.from_lines(default_patterns)
+        # A pattern that is not valid .gitignore syntax is skipped, never fatal: (where, why) for each one.
+        self.problems: list[tuple[str, str]] = []
+        self._default = self._compile(default_patterns, "the ignore patterns in Settings")
         self._local: dict[str, pathspec.GitIgnoreSpec | None] = {}  # folder rel path -> its .almanacignore
 
     def _spec_for(self, rel_dir: str) -> pathspec.GitIgnoreSpec | None:
@@ -25,10 +32,27 @@ class IgnoreRules:
             file = self.root / rel_dir / IGNORE_FILE
             try:
                 lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
-                self._local[rel_dir] = pathspec.GitIgnoreSpec.from_lines(lines)
             except OSError:
                 self._local[rel_dir] = None
+            else:
+                self._local[rel_dir] = self._compile(lines, str(file))
         return self._local[rel_dir]
+
+    def _compile(self, lines: list[str], where: str) -> pathspec.GitIgnoreSpec:
+        try:
+            return pathspec.GitIgnoreSpec.from_lines(lines)
+        except ValueError:  # pathspec's GitWildMatchPatternError: find the bad lines, keep the others
+            good = []
+            for n, line in enumerate(lines, start=1):
+                try:
+                    pathspec.GitIgnoreSpec.from_lines([line])
+                except ValueError:
+                    why = f"line {n} is not a valid pattern and is skipped: {line.strip()!r}"
+                    log.warning("%s: %s", where, why)
+                    self.problems.append((where, why))
+                else:
+                    good.append(line)
+            return pathspec.GitIgnoreSpec.from_lines(good)
 
     def ignored(self, path: Path, *, is_dir: bool = False) -> bool:
         """Is `path` (inside root) skipped? Folder patterns also match everything below the folder."""
@@ -54,15 +78,20 @@ class IgnoreRules:
         return False
 
 
-def walk(root: Path, rules: IgnoreRules, *, max_bytes: int) -> tuple[list[Path], list[tuple[Path, str]]]:
+def walk(
+    root: Path, rules: IgnoreRules, *, max_bytes: int, cancel: CancelToken | None = None
+) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files to index under root, and the skipped ones worth telling the user about (too big).
 
-    Symlinks are never followed out of root; hidden and ignored folders are not entered at all.
+    Symlinks are never followed out of root; hidden and ignored folders are not entered at all. `cancel` is
+    checked at every folder (a tree of a million files takes minutes).
     """
     files: list[Path] = []
     too_big: list[tuple[Path, str]] = []
     root_real = os.path.realpath(root)
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        if cancel:
+            cancel.checkpoint()
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not rules.ignored(here / d, is_dir=True))
         for name in sorted(filenames):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,15 +131,18 @@ class Indexer:
                 report.failures.append((folder.path, "Folder is missing or unreadable; its index was kept."))
                 continue
             files, too_big = walk(
-                root, self.rules_for(folder), max_bytes=int(self.settings.max_file_mb * 1e6)
+                root, self.rules_for(folder), max_bytes=int(self.settings.max_file_mb * 1e6), cancel=cancel
             )
+            report.failures += self.rules_for(folder).problems  # bad ignore lines: named, then skipped
             known = store.documents_in(self.conn, folder.id)
             report.scanned += len(files) + len(too_big)
             for path, reason in too_big:
                 self._fail(folder, path, reason, report)
             present = {str(p) for p in files} | {str(p) for p, _ in too_big}
             changed = []
-            for path in files:
+            for i, path in enumerate(files):
+                if cancel and i % 1000 == 0:
+                    cancel.checkpoint()
                 state = known.get(str(path))
                 try:
                     st = path.stat()
@@ -281,18 +284,20 @@ class Indexer:
         batch_size: int = 256,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
+        documents: Sequence[int] | None = None,
     ) -> int:
-        """Give every chunk without a vector one. Returns how many chunks got a vector."""
+        """Give every chunk without a vector one (only those of `documents` when given: what one change
+        made, not the whole queue). Returns how many chunks got a vector."""
         self.prepare_vectors()
         notify = progress or (lambda p: None)
-        total = store.count_pending(self.conn)
+        total = store.count_pending(self.conn, documents)
         done = 0
         notify(Progress("embedding", chunks_done=0, chunks_total=total))
         while True:
             if cancel:
                 cancel.checkpoint()
             # Each stored batch leaves the queue, so this ends even when files change meanwhile.
-            batch = store.pending_chunks(self.conn, batch_size)
+            batch = store.pending_chunks(self.conn, batch_size, documents)
             if not batch:
                 break
             copies: dict[int, int] = {}

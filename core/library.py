@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import db, paths, store
@@ -12,10 +13,20 @@ from .errors import AlmanacError
 from .indexer import Indexer, ProgressFn, SyncReport, index_all
 from .search import FusionConfig, Searcher
 from .settings import Settings
+from .writer_lock import WriterLock
 
 
 class Library:
-    """Owns the writer connection. Create it, and call its writing methods, from one thread only."""
+    """Owns the writer connection and the index's writer lock. Create it, and call its writing methods, from
+    one thread only.
+
+    Opening a second writer on the same index (another app window, `almanac index` while the app runs)
+    raises `IndexInUseError`. With `read_only=True` nothing is locked and nothing can be written: for
+    status, search and ask beside a running writer.
+
+    Every method raises `AlmanacError`s for what the user can act on (a locked, full, read-only or damaged
+    database included); anything else is a bug.
+    """
 
     def __init__(
         self,
@@ -23,16 +34,34 @@ class Library:
         *,
         settings: Settings | None = None,
         embedder: Embedder | None = None,
+        read_only: bool = False,
     ) -> None:
         self.db_path = Path(db_path or paths.db_path())
         self.settings = settings or Settings.load()
+        self.read_only = read_only
+        self._lock: WriterLock | None = None
+        if read_only:
+            self.conn = db.open_reader(self.db_path)
+        else:
+            lock = WriterLock(self.db_path)
+            lock.acquire()
+            try:
+                self.conn = db.open_writer(self.db_path)
+            except BaseException:
+                lock.release()
+                raise
+            self._lock = lock
         self.embedder = embedder or SentenceTransformerEmbedder(self.settings.embedding_model)
-        self.conn = db.open_writer(self.db_path)
         self.indexer = Indexer(self.conn, self.embedder, self.settings)
 
     def close(self) -> None:
-        self.indexer.close()
-        self.conn.close()
+        try:
+            self.indexer.close()
+            self.conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
     def __enter__(self) -> Library:
         return self
@@ -43,9 +72,11 @@ class Library:
     # -- folders -------------------------------------------------------------------------------------------
 
     def folders(self) -> list[store.Folder]:
-        return store.folders(self.conn)
+        with db.translate_errors(self.db_path):
+            return store.folders(self.conn)
 
     def add_folder(self, folder: str | os.PathLike[str]) -> store.Folder:
+        self._check_writable()
         path = Path(folder).expanduser().resolve()
         if not path.exists():
             raise AlmanacError(f"Folder not found: {path}")
@@ -54,20 +85,27 @@ class Library:
         if not os.access(path, os.R_OK | os.X_OK):
             raise AlmanacError(f"Almanac cannot read the folder {path}: check its permissions.")
         for f in self.folders():
-            if path == Path(f.path) or Path(f.path) in path.parents:
+            if paths.is_within(path, f.path):
                 return f  # already covered by a library folder
-        folder_id = store.add_folder(self.conn, str(path))
+        with db.translate_errors(self.db_path):
+            folder_id = store.add_folder(self.conn, str(path))
         self.indexer.forget_rules()
         return store.Folder(folder_id, str(path))
 
     def remove_folder(self, folder: str | os.PathLike[str]) -> None:
+        self._check_writable()
         path = str(Path(folder).expanduser().resolve())
         for f in self.folders():
             if f.path == path:
-                store.remove_folder(self.conn, f.id)
+                with db.translate_errors(self.db_path):
+                    store.remove_folder(self.conn, f.id)
                 self.indexer.forget_rules()
                 return
         raise AlmanacError(f"{path} is not in the library.")
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise AlmanacError(f"The library in {self.db_path.parent} is open read-only here.")
 
     # -- indexing ------------------------------------------------------------------------------------------
 
@@ -78,11 +116,28 @@ class Library:
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> SyncReport:
+        self._check_writable()
         with db.translate_errors(self.db_path):
             return index_all(self.indexer, folders, progress=progress, cancel=cancel)
 
+    def embed_pending(
+        self,
+        *,
+        documents: Sequence[int] | None = None,
+        batch_size: int = 256,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> int:
+        """Vectors for chunks that have none (only those of `documents` when given); returns how many."""
+        self._check_writable()
+        with db.translate_errors(self.db_path):
+            return self.indexer.embed_pending(
+                documents=documents, batch_size=batch_size, progress=progress, cancel=cancel
+            )
+
     def status(self) -> store.Status:
-        return store.status(self.conn, self.db_path)
+        with db.translate_errors(self.db_path):
+            return store.status(self.conn, self.db_path)
 
     # -- queries -------------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ user data directory.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import platformdirs
 
@@ -42,3 +42,9 @@ def log_dir() -> Path:
     d = data_dir() / "logs"
     d.mkdir(exist_ok=True)
     return d
+
+
+def is_within(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    """Is `path` the folder itself or below it? Compares whole path parts ("/a/bc" is not under "/a/b"),
+    as written: no symlink is resolved, so resolve both first where that matters."""
+    return PurePath(path).is_relative_to(folder)

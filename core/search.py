@@ -186,7 +186,7 @@ class Searcher:
         rows = {
             r[0]: r
             for r in self.conn.execute(
-                "SELECT c.id, c.document_id, d.path, d.title, c.page, c.heading, c.text"
+                "SELECT c.id, c.document_id, d.path, d.title, c.page, c.heading, c.text, c.start, c.end"
                 f" FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
                 ids,
             )
@@ -216,6 +216,8 @@ class Searcher:
                     keyword_score=kw[1] if kw else None,
                     vector_rank=vec[0] if vec else None,
                     vector_distance=vec[1] if vec else None,
+                    start=row[7],
+                    end=row[8],
                 )
             )
         return hits

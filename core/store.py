@@ -7,6 +7,7 @@ leaves chunks, FTS rows and vectors in step, because each one commits or rolls b
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -258,15 +259,35 @@ def has_vector_tables(conn: apsw.Connection) -> bool:
     return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vec_chunks'").fetchone())
 
 
-def pending_chunks(conn: apsw.Connection, limit: int) -> list[tuple[int, str, str]]:
-    """(id, text, text_hash) of chunks without a vector, oldest first: the embedding queue is the index."""
+def pending_chunks(
+    conn: apsw.Connection, limit: int, documents: Sequence[int] | None = None
+) -> list[tuple[int, str, str]]:
+    """(id, text, text_hash) of chunks without a vector, oldest first: the embedding queue is the index.
+    `documents`: only chunks of these documents (what one change made)."""
+    if documents is None:
+        return conn.execute(
+            "SELECT id, text, text_hash FROM chunks WHERE embedded = 0 ORDER BY id LIMIT ?", (limit,)
+        ).fetchall()
     return conn.execute(
-        "SELECT id, text, text_hash FROM chunks WHERE embedded = 0 ORDER BY id LIMIT ?", (limit,)
+        "SELECT id, text, text_hash FROM chunks WHERE embedded = 0"
+        " AND document_id IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
+        (json.dumps(list(documents)), limit),
     ).fetchall()
 
 
-def count_pending(conn: apsw.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM chunks WHERE embedded = 0").fetchone()[0]
+def count_pending(conn: apsw.Connection, documents: Sequence[int] | None = None) -> int:
+    if documents is None:
+        return conn.execute("SELECT count(*) FROM chunks WHERE embedded = 0").fetchone()[0]
+    return conn.execute(
+        "SELECT count(*) FROM chunks WHERE embedded = 0 AND document_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(list(documents)),),
+    ).fetchone()[0]
+
+
+def documents_indexed_since(conn: apsw.Connection, since: float) -> list[int]:
+    """Ids of documents (re)written with chunks at or after `since` (time.time()): what a change made."""
+    rows = conn.execute("SELECT id FROM documents WHERE status = 'indexed' AND indexed_at >= ?", (since,))
+    return [r[0] for r in rows]
 
 
 def existing_vector_for(conn: apsw.Connection, digest: str) -> int | None:

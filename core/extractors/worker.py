@@ -1,8 +1,13 @@
-"""Time-boxed extraction in a child process.
+"""Time-boxed, memory-capped extraction in a child process.
 
 A damaged or hostile file can make a parser loop forever, exhaust memory or crash the interpreter, and a
 thread cannot be killed; a process can. One persistent child serves requests over a Pipe so the import cost
 is paid once, and is replaced only after it is killed or dies.
+
+Memory: the child's address space is capped (RLIMIT_AS, POSIX only) at `memory_limit_mb`, 3 GiB by default:
+far above what reading any sane document takes (the parsers and their imports use a few hundred MB), and
+low enough that a decompression bomb fails that one file with a MemoryError instead of pushing the machine
+into swap or waking the OOM killer. Windows has no such limit; there the timeout alone bounds a file.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection, wait
@@ -23,6 +29,10 @@ from .model import Extracted
 # environment, which spawn copies from the parent when the child starts; so a test sets it before the
 # first extract() and unsets it before a killed child is replaced, and each child's behaviour is fixed.
 SLEEP_ENV = "ALMANAC_TEST_EXTRACT_SLEEP"
+# Test hook, read the same way: the child allocates this many bytes before each extraction (to prove the cap).
+ALLOC_ENV = "ALMANAC_TEST_EXTRACT_ALLOC"
+
+DEFAULT_MEMORY_LIMIT_MB = 3072
 
 _START_TIMEOUT_S = 60.0  # importing pypdf/bs4/lxml on a cold, busy machine; not charged to any file
 _CLOSE_TIMEOUT_S = 2.0
@@ -37,11 +47,25 @@ def _exit_with_parent() -> None:
         os._exit(1)
 
 
-def _serve(conn: Connection) -> None:
+def _limit_memory(limit_mb: int) -> None:
+    if limit_mb <= 0 or sys.platform == "win32":
+        return
+    import resource
+
+    limit = limit_mb * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _serve(conn: Connection, memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB) -> None:
     """Child main loop: receive a path, send back ("ok", Extracted) or ("error", message)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle; it closes us
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     from . import extract  # the heavy imports happen here, before "ready"
+
+    _limit_memory(memory_limit_mb)  # after the imports and the thread: only what reading a file takes counts
 
     conn.send(_READY)
     while True:
@@ -55,10 +79,14 @@ def _serve(conn: Connection) -> None:
         if delay:
             time.sleep(float(delay))
         try:
+            if os.environ.get(ALLOC_ENV):
+                bytearray(int(os.environ[ALLOC_ENV]))
             reply: tuple[str, object] = ("ok", extract(Path(request)))
         except ExtractionError as err:
             reply = ("error", str(err))
-        except Exception as err:  # a parser bug on one file; MemoryError and RecursionError land here too
+        except MemoryError:
+            reply = ("error", f"Reading it needs more than the {memory_limit_mb} MB memory limit")
+        except Exception as err:  # a parser bug on one file; RecursionError lands here too
             reply = ("error", f"Could not read file ({type(err).__name__}: {err})")
         conn.send(reply)
 
@@ -67,22 +95,26 @@ class ExtractionWorker:
     """Runs extract() in a child process; kills and restarts it when a file takes longer than timeout_s.
 
     Calls are serialised (one request at a time over one pipe), so one worker may be shared by threads,
-    though it then extracts one file at a time.
+    though it then extracts one file at a time. `abort()` may be called from any thread.
     """
 
-    def __init__(self, timeout_s: float = 60.0) -> None:
+    def __init__(self, timeout_s: float = 60.0, *, memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB) -> None:
         self.timeout_s = timeout_s
+        self.memory_limit_mb = memory_limit_mb
         self._context = multiprocessing.get_context("spawn")  # no fork: safe with threads and Qt
         self._lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self._closed = False
+        self._aborted = False
 
     def extract(self, path: Path) -> Extracted:
         """Extract one file in the child; raises ExtractionError on bad input, timeout or a child crash."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("ExtractionWorker is closed")
+            if self._aborted:
+                raise ExtractionError("Reading was stopped")
             conn = self._send(str(path))
             try:
                 answered = conn.poll(self.timeout_s)
@@ -103,6 +135,17 @@ class ExtractionWorker:
             assert isinstance(payload, Extracted)
             return payload
         raise ExtractionError(str(payload))
+
+    def abort(self) -> None:
+        """From any thread: refuse further work and kill the child now, so a running `extract()` ends at
+        once (with ExtractionError) instead of at its timeout. The owner still calls `close()` to reap it."""
+        self._aborted = True
+        process = self._process
+        if process is not None:
+            try:
+                process.kill()
+            except (ValueError, OSError):  # reaped meanwhile by the owning thread
+                pass
 
     def close(self) -> None:
         """Stop the child and reap it. Safe to call more than once."""
@@ -140,7 +183,7 @@ class ExtractionWorker:
         self._stop(kill=True)
         parent_conn, child_conn = self._context.Pipe()
         process = self._context.Process(
-            target=_serve, args=(child_conn,), name="almanac-extractor", daemon=True
+            target=_serve, args=(child_conn, self.memory_limit_mb), name="almanac-extractor", daemon=True
         )
         process.start()
         child_conn.close()  # so the parent sees EOF when the child dies
@@ -150,9 +193,11 @@ class ExtractionWorker:
         except (EOFError, OSError):
             ready = False
         if not ready:
-            # Not the file's fault: the environment cannot run the reader at all.
             exitcode = self._reap_exitcode()
             self._stop(kill=True)
+            if self._aborted:
+                raise ExtractionError("Reading was stopped")
+            # Not the file's fault: the environment cannot run the reader at all.
             raise RuntimeError(f"Text extractor process did not start (exit code {exitcode})")
 
     def _reap_exitcode(self) -> int | None:

@@ -8,7 +8,8 @@ Two sides, because the writer connection belongs to one thread (STYLE 2):
 * the thread that owns the `Library` calls `take_ready()` every few hundred milliseconds and applies what it
   returns with `apply_changes(lib, changes)` (or both at once: `apply_ready(lib)`). A path is handed out once
   nothing happened to it for `debounce_s` and its size and mtime held still (a file still being written
-  waits); a move goes first and keeps the document's chunks and vectors (only the path changes).
+  waits); a move goes first and keeps the document's chunks and vectors (only the path changes). Embedding
+  after a change embeds only the chunks that change made, in small cancellable batches.
 
 Public API::
 
@@ -16,8 +17,10 @@ Public API::
     watcher.start()                      # native watch per folder; polling where the OS limit is reached
     lib.index()                          # reconcile what changed while nothing watched (start first!)
     while running:                       # on the writer thread, every TICK_S or so
-        report = watcher.apply_ready(lib, embed=False)   # -> AppliedReport; report.lines() for a log
-        if report.totals.chunks_added: ...               # the GUI runs embedding as its own job
+        report = watcher.apply_ready(lib, embed=True, cancel=token)  # -> AppliedReport; .lines() for a log
+    # The GUI hands whole-folder reconciles and larger embedding back, to run them as index runs:
+    report = watcher.apply_ready(lib, embed=True, embed_limit=32, defer_rescans=True, cancel=token)
+    report.rescans, report.embed_deferred                            # -> index runs, with progress
     watcher.states()                     # {folder path: FolderState(state, detail, last_change, ...)}
     watcher.pause(); watcher.resume()    # paused: events are still recorded, applied on resume
     watcher.request_rescan(path)         # "rescan now": reconcile a folder (or all) on the next tick

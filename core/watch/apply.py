@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import db, store
+from .. import db, paths, store
 from ..cancel import CancelToken
 from ..ignore import IGNORE_FILE, IgnoreRules, walk
 from ..indexer import SyncReport
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 from .changes import AppliedChange, AppliedReport, ChangeSet, FolderChanges
 
 log = logging.getLogger(__name__)
+
+EMBED_BATCH = 32  # chunks per embedding batch for a change's own chunks (each batch is a cancel point)
 
 # --- applying (writer thread) -------------------------------------------------------------------------------
 
@@ -31,14 +34,25 @@ def apply_changes(lib: Library, changes: ChangeSet, *, cancel: CancelToken | Non
         return report
     live = {f.id for f in lib.folders()}  # a folder removed meanwhile is skipped
     todo = [fc for fc in changes.folders if fc.folder.id in live]
+    since = time.time()
     with db.translate_errors(lib.db_path), report.timings.stage("apply"):
         for fc in todo:
             if fc.rescan:
                 _rescan(lib, fc, report, cancel)
-        paths = [fc for fc in todo if not fc.rescan]
-        if paths:
-            _apply_paths(lib, paths, report, cancel)
+        files = [fc for fc in todo if not fc.rescan]
+        if files:
+            _apply_paths(lib, files, report, cancel)
+        if report.totals.chunks_added:
+            report.documents = store.documents_indexed_since(lib.conn, since)
     return report
+
+
+def embed_documents(lib: Library, documents: list[int], *, cancel: CancelToken | None = None) -> int:
+    """Vectors for the chunks of `documents` that have none: what a change just made, in small batches so
+    a cancel (the app closing) is seen within a fraction of a second."""
+    if not documents:
+        return 0
+    return lib.embed_pending(documents=documents, batch_size=EMBED_BATCH, cancel=cancel)
 
 
 def _rescan(lib: Library, fc: FolderChanges, report: AppliedReport, cancel: CancelToken | None) -> None:
@@ -94,7 +108,7 @@ def _apply_paths(
             if what == "file":
                 files.setdefault(path, fc.folder)
             elif what == "dir":
-                _scan_dir(lib, fc.folder, Path(path), rules, root_real, files, gone)
+                _scan_dir(lib, fc.folder, Path(path), rules, root_real, files, gone, cancel)
             else:
                 doc = store.document(conn, path)
                 if doc is not None:
@@ -154,7 +168,7 @@ def _look(p: Path, rules: IgnoreRules, root_real: str) -> str:
         return "dir"
     if stat.S_ISLNK(st.st_mode):  # as the scan does: only links to files inside the folder
         target = os.path.realpath(p)
-        inside = os.path.commonpath([root_real, target]) == root_real
+        inside = paths.is_within(target, root_real)
         return "file" if inside and os.path.isfile(target) else "gone"
     return "file" if stat.S_ISREG(st.st_mode) else "gone"
 
@@ -167,9 +181,10 @@ def _scan_dir(
     root_real: str,
     files: dict[str, store.Folder],
     gone: dict[str, tuple[store.DocState, store.Folder, str]],
+    cancel: CancelToken | None,
 ) -> None:
     """A folder appeared or moved in: the same reconciliation as a scan, for that sub-tree only."""
-    found, too_big = walk(directory, rules, max_bytes=int(lib.settings.max_file_mb * 1e6))
+    found, too_big = walk(directory, rules, max_bytes=int(lib.settings.max_file_mb * 1e6), cancel=cancel)
     present = {str(p) for p in found} | {str(p) for p, _ in too_big}
     for path in present:
         files.setdefault(path, folder)  # index_file records the too-big ones as failed

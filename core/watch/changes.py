@@ -85,6 +85,9 @@ class AppliedReport:
     totals: SyncReport = field(default_factory=SyncReport)
     embedded: int = 0  # chunks that got a vector (only when asked to embed)
     timings: Timings = field(default_factory=Timings)
+    documents: list[int] = field(default_factory=list)  # ids of the documents these changes (re)wrote
+    rescans: list[str] = field(default_factory=list)  # folders handed back to reconcile (defer_rescans)
+    embed_deferred: bool = False  # more new chunks than embed_limit: not embedded here
 
     def __bool__(self) -> bool:
         return bool(self.changes)

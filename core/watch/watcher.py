@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
-from .. import store
+from .. import paths, store
 from ..cancel import CancelToken
 from ..ignore import IGNORE_FILE
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from ..library import Library
 
-from .apply import apply_changes
+from .apply import apply_changes, embed_documents
 from .changes import (
     ERROR,
     MISSING,
@@ -225,7 +225,11 @@ class FolderWatcher:
     # -- handing out ready changes (owner thread) ------------------------------------------------------------
 
     def take_ready(self, now: float | None = None) -> ChangeSet:
-        """Changes that are quiet and stable, removed from the pending set. `now` is time.monotonic()."""
+        """Changes that are quiet and stable, removed from the pending set. `now` is time.monotonic().
+
+        Files are looked at (stat) outside the lock, which the GUI thread takes for `states()`: a slow disk
+        delays only this thread.
+        """
         now = time.monotonic() if now is None else now
         with self._lock:
             due_all = now >= self._next_check
@@ -239,7 +243,7 @@ class FolderWatcher:
         for w in due:  # never apply a deletion of a folder that is no longer there (an unplugged drive)
             self._check_root(w)
         out = ChangeSet()
-        wall = time.time()
+        ready: list[tuple[_Watched, list[Move], list[tuple[str, _Entry, float]]]] = []
         with self._lock:
             if self._paused:
                 return out
@@ -259,18 +263,28 @@ class FolderWatcher:
                     moves.append(w.moves.pop(0)[1])
                 # Paths touched by a move that is not ready yet wait for it, so a move always goes first.
                 held = [p for _, m in w.moves for p in (m.src, m.dest)]
-                paths: list[str] = []
-                for path, entry in list(w.pending.items()):
-                    if entry.last_seen > cutoff or now < entry.not_before:
-                        continue
-                    if held and any(path == h or path.startswith(h + os.sep) for h in held):
-                        continue
-                    if not self._stable(path, entry, now, wall):
-                        continue
-                    paths.append(path)
-                    del w.pending[path]
-                if moves or paths:
-                    out.folders.append(FolderChanges(w.folder, sorted(paths), moves))
+                quiet_paths = [
+                    (path, entry, entry.last_seen)
+                    for path, entry in w.pending.items()
+                    if entry.last_seen <= cutoff
+                    and now >= entry.not_before
+                    and not (held and any(paths.is_within(path, h) for h in held))
+                ]
+                if moves or quiet_paths:
+                    ready.append((w, moves, quiet_paths))
+        wall = time.time()
+        looked = [[(path, entry, seen, _look(path)) for path, entry, seen in quiet] for _, _, quiet in ready]
+        with self._lock:
+            for (w, moves, _), found in zip(ready, looked, strict=True):
+                taken: list[str] = []
+                for path, entry, seen, sig in found:
+                    if w.pending.get(path) is not entry or entry.last_seen != seen:
+                        continue  # touched again (or dropped by a burst) while we looked: not ready
+                    if self._stable(sig, entry, now, wall):
+                        taken.append(path)
+                        del w.pending[path]
+                if moves or taken:
+                    out.folders.append(FolderChanges(w.folder, sorted(taken), moves))
         return out
 
     def apply_ready(
@@ -278,20 +292,42 @@ class FolderWatcher:
         lib: Library,
         *,
         embed: bool = False,
+        embed_limit: int | None = None,
+        defer_rescans: bool = False,
         cancel: CancelToken | None = None,
         now: float | None = None,
     ) -> AppliedReport:
-        """`take_ready` + `apply_changes`, then (if `embed`) vectors for new chunks. Writer thread only."""
+        """`take_ready` + `apply_changes`, then (if `embed`) vectors for the chunks those changes made, and
+        only those (an older backlog is an index run's job). Writer thread only.
+
+        `defer_rescans`: whole-folder reconciles are not run here but handed back in `report.rescans`, for
+        the caller to run as an index run with progress, Pause and Cancel (the GUI); a changed
+        .almanacignore still takes effect now. `embed_limit`: when the changes made more chunks than this,
+        they are not embedded here and `report.embed_deferred` says so (the GUI embeds them with progress).
+        If applying fails or is cancelled, the folders it took are reconciled whole on a later tick.
+        """
         changes = self.take_ready(now)
+        rescans: list[str] = []
+        if defer_rescans:
+            deferred = [fc for fc in changes.folders if fc.rescan]
+            if any(fc.forget_rules for fc in deferred):
+                lib.indexer.forget_rules()
+            rescans = [fc.folder.path for fc in deferred]
+            changes = ChangeSet([fc for fc in changes.folders if not fc.rescan])
         try:
             report = apply_changes(lib, changes, cancel=cancel)
         except BaseException:  # cancelled, or the disk is full: nothing taken may be lost
             self._requeue(changes)
             raise
+        report.rescans = rescans
         self.note_applied(report)
-        if embed and report.totals.chunks_added:
-            with report.timings.stage("embed"):
-                report.embedded = lib.indexer.embed_pending(cancel=cancel)
+        added = report.totals.chunks_added
+        if embed and added:
+            if embed_limit is not None and added > embed_limit:
+                report.embed_deferred = True
+            else:
+                with report.timings.stage("embed"):
+                    report.embedded = embed_documents(lib, report.documents, cancel=cancel)
         return report
 
     def request_rescan(self, folder_path: str | None = None, reason: str = "rescan requested") -> None:
@@ -326,17 +362,12 @@ class FolderWatcher:
 
     # -- internals -------------------------------------------------------------------------------------------
 
-    def _stable(self, path: str, entry: _Entry, now: float, wall: float) -> bool:
-        """A file is handed out once it has stopped changing: not modified for `settle_s` by its own mtime,
-        or the same size and mtime at two looks."""
-        try:
-            st = os.stat(path)
-        except OSError:
-            return True  # gone: a deletion is ready
-        if not stat.S_ISREG(st.st_mode):
-            return True
-        sig = (st.st_size, st.st_mtime_ns)
-        if entry.stat == sig or wall - st.st_mtime_ns / 1e9 >= self.settle_s:
+    def _stable(self, sig: tuple[int, int] | None, entry: _Entry, now: float, wall: float) -> bool:
+        """Under the lock. A file is handed out once it has stopped changing: not modified for `settle_s`
+        by its own mtime, or the same size and mtime at two looks. `sig` is what `_look` saw."""
+        if sig is None:
+            return True  # gone, or not a regular file: ready as it is
+        if entry.stat == sig or wall - sig[1] / 1e9 >= self.settle_s:
             return True
         entry.stat, entry.not_before = sig, now + self.settle_s
         return False
@@ -385,7 +416,9 @@ class FolderWatcher:
 
     def _where(self, w: _Watched, path: str, is_dir: bool) -> str:
         """Where an event's path falls: "in", "out" (outside the folder, or ignored), or "rules"."""
-        if not path.startswith(w.root + os.sep) or path.startswith(self._exclude):
+        if path == w.root or not paths.is_within(path, w.root):
+            return "out"
+        if path.startswith(self._exclude):
             return "out"
         if os.path.basename(path) == IGNORE_FILE and not is_dir:
             return "rules"
@@ -528,6 +561,15 @@ def _stop_observer(observer: BaseObserver) -> None:
             observer.join(timeout=5)
     except Exception:  # stopping must not fail the caller; the threads are daemons
         log.debug("stopping an observer failed", exc_info=True)
+
+
+def _look(path: str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a regular file; None when it is gone or not a regular file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
 
 def _device(path: str) -> int | None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 from almanac.app.jobs import JobThread
@@ -84,3 +88,44 @@ def test_throttle_merge_keeps_every_piece_of_text(qtbot):
     throttle.flush()
     assert "".join(delivered) == "".join(words)
     assert len(delivered) < 50
+
+
+def test_stop_is_bounded_even_when_a_job_ignores_cancellation(qtbot):
+    from almanac.app import jobs as jobs_module
+
+    release = threading.Event()
+    started = threading.Event()
+    thread = JobThread("test-stuck", on_error=lambda e: None)
+    thread.submit(lambda: (started.set(), release.wait(30)))  # a native call that never checks a flag
+    assert started.wait(5)
+    t0 = time.monotonic()
+    assert thread.stop(timeout_ms=300) is False
+    assert time.monotonic() - t0 < 2
+    assert jobs_module.stuck_threads() == ["test-stuck"]
+    release.set()  # let it end, so this test leaves nothing behind
+    assert thread.wait(5_000)
+    assert jobs_module.stuck_threads() == []
+
+
+STUCK_APP = """
+import threading
+from PySide6.QtWidgets import QApplication
+from almanac.app import jobs, main
+
+app = QApplication([])
+thread = jobs.JobThread("never-ends", on_error=lambda e: None)
+started = threading.Event()
+thread.submit(lambda: (started.set(), threading.Event().wait()))
+started.wait(5)
+thread.stop(timeout_ms=200)  # what closing the window does, with a job that ignores its cancel flag
+main.end_if_stuck(0)
+print("still alive", flush=True)
+"""
+
+
+def test_a_stuck_job_never_leaves_the_process_alive_after_the_window_closes(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), QT_QPA_PLATFORM="offscreen")
+    env["ALMANAC_HOME"] = str(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", STUCK_APP], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "still alive" not in proc.stdout

@@ -126,3 +126,28 @@ def test_other_writers_run_on_the_index_thread(qtbot, make_window, docs):
     )
     qtbot.waitUntil(lambda: bool(seen))
     assert seen == [("almanac-index", [str(docs)])]
+
+
+def test_reindex_all_is_a_plain_reindex_that_keeps_folders_and_vectors(qtbot, make_window, docs):
+    from almanac.core import db, paths
+
+    def snapshot():
+        conn = db.open_reader(paths.db_path())
+        try:
+            return (
+                conn.execute("SELECT id, path FROM folders").fetchall(),
+                conn.execute("SELECT id, text FROM chunks WHERE embedded = 1 ORDER BY id").fetchall(),
+                conn.execute("SELECT rowid, embedding FROM vec_chunks ORDER BY rowid").fetchall(),
+            )
+        finally:
+            conn.close()
+
+    window = make_window()
+    add_and_index(qtbot, window, docs)
+    before = snapshot()
+    assert before[1] and len(before[1]) == len(before[2])
+    with qtbot.waitSignal(window.index.indexFinished, timeout=60_000) as finished:
+        window.index.rebuild()  # what "Re-index Now" runs after a settings change
+    assert finished.args[0] is not None
+    qtbot.waitUntil(lambda: not window.index.busy)
+    assert snapshot() == before  # same folder ids, same chunks, every vector kept

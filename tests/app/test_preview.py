@@ -80,3 +80,47 @@ def test_a_text_source_shows_its_document_scrolled_to_the_passage(qtbot, make_wi
     qtbot.waitUntil(in_view)  # scrolled once laid out
     assert view.verticalScrollBar().value() > 0
     assert "lighthouse" in view.toHtml().split('name="passage"', 1)[1]  # shaded from the anchor on
+
+
+def test_the_preview_reads_the_file_in_the_extraction_child_time_boxed(qtbot, tmp_path, monkeypatch):
+    import os
+    import time
+
+    from almanac.app import document_text
+    from almanac.core.extractors import extract
+    from almanac.core.extractors.worker import SLEEP_ENV
+    from almanac.core.indexer import SECTION_JOIN
+
+    note = tmp_path / "note.md"
+    note.write_text("# Title\n\nFirst paragraph.\n\n## Part\n\nSecond paragraph.\n", encoding="utf-8")
+    errors: list[BaseException] = []
+    texts = document_text.DocumentTexts(on_error=errors.append)
+    try:
+        got: list[str | None] = []
+        texts.request(str(note), got.append)
+        qtbot.waitUntil(lambda: bool(got), timeout=60_000)
+        assert got == [SECTION_JOIN.join(s.text for s in extract(note).sections)]  # as the indexer joins them
+        child = texts._worker._process
+        assert child is not None and child.pid != os.getpid()  # parsed in the child, not in the app
+    finally:
+        texts.shutdown()
+
+    # A file that hangs its parser: the preview gives up at its time limit, and the passage stays shown.
+    monkeypatch.setenv(SLEEP_ENV, "60")  # read by the child at its start
+    monkeypatch.setattr(document_text, "TIMEOUT_S", 1.0)
+    texts = document_text.DocumentTexts(on_error=errors.append)
+    try:
+        got = []
+        texts.request(str(note), got.append)
+        qtbot.waitUntil(lambda: bool(got), timeout=60_000)
+        assert got == [None]
+        # And closing while such a file is being read does not wait for it.
+        other = tmp_path / "other.md"
+        other.write_text("# Other\n\nText.\n", encoding="utf-8")
+        texts.request(str(other), got.append)
+        qtbot.waitUntil(lambda: texts._worker._process is not None, timeout=60_000)
+    finally:
+        started = time.monotonic()
+        texts.shutdown()
+        assert time.monotonic() - started < 10
+    assert errors == []

@@ -358,3 +358,106 @@ def test_lost_kernel_events_trigger_a_rescan(lib, root, make_watcher):
     )
     wait_until(lib, w, lambda: "dropped file events" in (w.states()[str(root)].last_change or ""))
     assert problems(lib.conn) == []
+
+
+def pending(lib):
+    return lib.conn.execute("SELECT count(*) FROM chunks WHERE embedded = 0").fetchone()[0]
+
+
+def test_the_small_embedding_step_embeds_only_what_the_change_made(lib, root, make_watcher):
+    # A backlog left by an index run that never embedded (the app closed during embedding, say).
+    for i in range(5):
+        (root / f"backlog{i}.txt").write_text(f"Backlog note {i} about lanterns and harbours.\n")
+    lib.indexer.sync()
+    backlog = pending(lib)
+    assert backlog >= 5
+    w = make_watcher()
+    embedder = lib.embedder
+    embedder.texts.clear()
+    (root / "fresh.txt").write_text("A fresh note about glaciers.\n")
+    wait_until(lib, w, lambda: fts(lib, "glaciers") == [str(root / "fresh.txt")])
+    assert any("glaciers" in t for t in embedder.texts)
+    assert not any("Backlog" in t for t in embedder.texts)  # the backlog is an index run's job
+    assert pending(lib) == backlog
+    assert problems(lib.conn) == []
+
+
+def test_apply_ready_hands_back_rescans_and_large_embedding_when_asked(lib, root, make_watcher):
+    w = make_watcher()
+    w.request_rescan(str(root), "because the test says so")
+    report = w.apply_ready(lib, embed=True, defer_rescans=True, now=time.monotonic() + 10)
+    assert report.rescans == [str(root)] and not report.changes  # not reconciled here
+
+    (root / "big.txt").write_text("\n\n".join(f"Paragraph {i} " + "word " * 30 for i in range(20)))
+    deadline = time.monotonic() + 10
+    while not (report := w.apply_ready(lib, embed=True, embed_limit=3, defer_rescans=True)).changes:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert report.totals.chunks_added > 3 and report.embed_deferred and report.embedded == 0
+    assert report.documents == [store.document(lib.conn, str(root / "big.txt")).id]
+
+
+def test_a_cancelled_embedding_step_stops_and_keeps_the_change(lib, root, make_watcher):
+    w = make_watcher()
+    token = CancelToken()
+    lib.embedder.embed = lambda texts: (token.cancel(), lib.embedder.inner.embed(texts))[1]
+    (root / "long.txt").write_text("\n\n".join(f"Section {i} " + "tide " * 30 for i in range(80)))  # > 2 batches
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            w.apply_ready(lib, embed=True, cancel=token)
+        except Cancelled:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert store.document(lib.conn, str(root / "long.txt")) is not None  # applied; embedding resumes later
+    assert pending(lib) > 0
+    assert problems(lib.conn) == []
+
+
+def test_take_ready_looks_at_files_outside_the_lock(lib, root, make_watcher, monkeypatch):
+    """The GUI thread calls states() every 400 ms: a slow disk must not block it."""
+    from almanac.core.watch import watcher as watcher_module
+
+    w = make_watcher()
+    looking, release = threading.Event(), threading.Event()
+    real_look = watcher_module._look
+
+    def slow_look(path):
+        looking.set()
+        release.wait(10)
+        return real_look(path)
+
+    monkeypatch.setattr(watcher_module, "_look", slow_look)
+    (root / "slow.txt").write_text("On a slow network drive.\n")
+    deadline = time.monotonic() + 10
+    while not w.states()[str(root)].pending:  # the event is recorded
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    taker = threading.Thread(target=w.take_ready, args=(time.monotonic() + 5,))
+    taker.start()
+    assert looking.wait(10)
+    started = time.monotonic()
+    states = w.states()  # while take_ready waits on the disk
+    assert time.monotonic() - started < 0.5
+    assert states[str(root)].pending == 1
+    release.set()
+    taker.join(10)
+
+
+def test_a_bad_line_in_almanacignore_is_named_and_the_rest_still_applies(lib, root, make_watcher):
+    (root / ".almanacignore").write_text("*.log\n!\nsecret/\n")
+    (root / "secret").mkdir()
+    (root / "secret" / "plan.txt").write_text("The hidden plan.\n")
+    (root / "debug.log").write_text("log line\n")
+    lib.indexer.forget_rules()
+    report = lib.index()  # not a crash, not a failed run
+    where = str(root / ".almanacignore")
+    assert any(path == where and "line 2" in why for path, why in report.failures), report.failures
+    paths = doc_paths(lib)
+    assert str(root / "secret" / "plan.txt") not in paths and str(root / "debug.log") not in paths
+    w = make_watcher()  # the watcher obeys the same valid lines, and says the same thing about the bad one
+    (root / "secret" / "more.txt").write_text("More of the hidden plan.\n")
+    (root / "ok.txt").write_text("Visible note.\n")
+    wait_until(lib, w, lambda: str(root / "ok.txt") in doc_paths(lib))
+    assert str(root / "secret" / "more.txt") not in doc_paths(lib)
