@@ -1,10 +1,12 @@
-"""Query latency at scale: synthetic libraries of 10k, 100k and 1M chunks, searched the production way.
+"""Query latency at scale: synthetic libraries of 10k to 1M chunks, searched the production way.
 
-    .venv/bin/python -m bench.latency [--quick] [--sizes 10k,100k,1m] [--queries 50] [--tune]
+    .venv/bin/python -m bench.latency [--quick] [--sizes 10k,100k,300k,1m] [--queries 50]
+    .venv/bin/python -m bench.latency --build [--sizes ...] [--ann diskann,rescore]   # build only (long)
+    .venv/bin/python -m bench.latency --vectors [--sizes ...]                          # the index study
 
 Each library is built straight into the real schema (db.open_writer + store.ensure_vector_tables, then bulk
-inserts of documents, chunks, FTS rows, float and 1-bit vectors), never through the embedder, and cached in
-cache_dir("latency") keyed by size and generator version (1M chunks: about 4 GB, built once).
+inserts of documents, chunks, FTS rows and float vectors in the flat vec0 table), never through the
+embedder, and cached in cache_dir("latency") keyed by size and generator version (1M chunks: about 4 GB).
 
 Realistic text and vectors: 2,048 SciFact abstracts are embedded once with the bundled model (cached). A
 synthetic document has one such abstract as its topic; each of its 10 chunks is a run of 4-8 sentences of
@@ -12,17 +14,22 @@ that abstract plus one or two sentences from two other abstracts, and its vector
 the three real vectors (topic weight 0.55-0.9) plus Gaussian noise, normalized: clustered like real
 embeddings, with text and vector that agree, so keyword and vector lists overlap as they do in real use.
 
+Vector indexes (`--build --ann ...`, then `--vectors`): each of sqlite-vec's index kinds is built in the
+same library file from the stored float vectors by the production copy (`vector_index.copy_vectors`, the
+rebuild's step; resumable, cached): `rescore(quantizer=bit)`, `rescore(quantizer=int8)` and
+`diskann(neighbor_quantizer=binary)`. The study reports build time per chunk, p50/p95 query time and
+recall@10 against the exact scan for several runtime settings (rescore oversample, DiskANN search list L),
+and the cost of deleting a vector and of re-inserting it (a re-embed), measured inside a transaction that is
+rolled back so the cached index stays as built.
+
 Queries: the first 50 SciFact test claims (held out: claims, not corpus text), embedded with the bundled
 model. Retrieval latencies EXCLUDE the query embedding: the Searcher gets an embedder that looks the
 precomputed query vector up (so its "embed query" stage is ~0); the model's own query-embedding time is
 reported once, separately. Everything else is the production path, `Searcher.search()` with its defaults
-(hydration and snippets included). Baseline in the same run: sqlite-vec's exact float KNN
+(hydration and snippets included), on each vector layout the library has (flat always, DiskANN when built:
+the bench points the library's meta at it). Baseline in the same run: sqlite-vec's exact float KNN
 `SELECT rowid, distance FROM vec_chunks WHERE embedding MATCH ? AND k = 10`. Modes run interleaved per
 query, so the neighbours' load hits every mode alike.
-
-`--tune` adds, at the largest size, an analysis of the two retrieval stages: recall against the number of
-Hamming candidates, the cost of each step in sqlite-vec and in RAM, and keyword-query variants (latency,
-overlap, and nDCG@10 on the real SciFact index).
 """
 
 from __future__ import annotations
@@ -35,14 +42,14 @@ from pathlib import Path
 
 import apsw
 import numpy as np
-from almanac.core import db, store
+from almanac.core import db, store, vector_index
 from almanac.core.embedding import BUNDLED_NAME, SentenceTransformerEmbedder
-from almanac.core.search import MAX_QUERY_TERMS, Searcher
+from almanac.core.search import Searcher
 
 from .common import cache_dir, table
 from .util import header, pct, ratio, scifact_docs, scifact_queries, sentences
 
-SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+SIZES = {"10k": 10_000, "100k": 100_000, "300k": 300_000, "1m": 1_000_000}
 BASE_DOCS = 2048
 CHUNKS_PER_DOC = 10
 NOISE = 0.02  # per dimension: a noise vector of norm ~0.4 beside the unit-scale mixture
@@ -51,7 +58,7 @@ GENERATOR = 1  # bump when the generator changes: cached libraries are keyed by 
 BATCH_DOCS = 5000  # documents per transaction (50,000 chunks)
 DIM = 384
 EXACT_SQL = "SELECT rowid, distance FROM vec_chunks WHERE embedding MATCH ? AND k = 10"
-TARGET_P50_MS, TARGET_RECALL = 50.0, 0.95
+TARGET_VECTOR_MS, TARGET_KEYWORD_MS, TARGET_HYBRID_MS, TARGET_RECALL = 30.0, 40.0, 50.0, 0.95
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -125,8 +132,6 @@ def build(n: int, docs: list[dict], base: np.ndarray) -> Path:
     pick = random.Random(SEED)
     conn = db.open_writer(tmp)
     store.ensure_vector_tables(conn, BUNDLED_NAME, DIM)
-    # 1-bit codes for the --tune study of a quantized first pass (production no longer keeps them).
-    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS vec_bits USING vec0(embedding bit[{DIM}])")
     folder_id = store.add_folder(conn, "/synthetic")
     n_docs = n // CHUNKS_PER_DOC
     start = time.monotonic()
@@ -175,9 +180,6 @@ def build(n: int, docs: list[dict], base: np.ndarray) -> Path:
             conn.executemany("INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)", fts_rows)
             blobs = [(first_id + i, vecs[i].tobytes()) for i in range(m)]
             conn.executemany("INSERT INTO vec_chunks(rowid, embedding) VALUES (?, ?)", blobs)
-            conn.executemany(
-                "INSERT INTO vec_bits(rowid, embedding) VALUES (?, vec_quantize_binary(?))", blobs
-            )
         done = d1 * CHUNKS_PER_DOC
         el = time.monotonic() - start
         print(f"  {done:,}/{n:,} chunks in {el:.0f} s ({done / el:.0f} chunks/s)", flush=True)
@@ -188,69 +190,141 @@ def build(n: int, docs: list[dict], base: np.ndarray) -> Path:
     return path
 
 
+# -- vector indexes -------------------------------------------------------------------------------------
+
+ANN = {
+    # name: (table, DDL index clause, runtime settings to sweep)
+    "rescore-bit": ("bench_rescore_bit", " indexed by rescore(quantizer=bit, oversample=8)", ("oversample", (8, 32, 128))),
+    "rescore-int8": ("bench_rescore_int8", " indexed by rescore(quantizer=int8, oversample=4)", ("oversample", (4, 16))),
+    "diskann": ("bench_diskann", " indexed by diskann(neighbor_quantizer=binary)", ("L", (128, 256, 512))),
+}
+COPY_BATCH = 1000
+
+
+def build_ann(path: Path, name: str) -> None:
+    """Build one index kind in the library from its stored float vectors (production copy, resumable)."""
+    table, clause, _ = ANN[name]
+    conn = db.open_writer(path)
+    if db.get_meta(conn, f"bench_built_{table}"):
+        conn.close()
+        return
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
+        conn.execute(f"CREATE VIRTUAL TABLE {table} USING vec0(embedding float[{DIM}] distance_metric=cosine{clause})")
+    cursor = int(db.get_meta(conn, f"bench_cursor_{table}") or 0)
+    spent = float(db.get_meta(conn, f"bench_seconds_{table}") or 0.0)
+    total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    print(f"building {name} over {total:,} vectors in {path.name} (resuming at id {cursor:,}) ...", flush=True)
+    while True:
+        ids = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (cursor, COPY_BATCH))]
+        if not ids:
+            break
+        t = time.perf_counter()
+        with conn:
+            vector_index.copy_vectors(conn, "vec_chunks", table, ids)
+            cursor = ids[-1]
+            spent += time.perf_counter() - t
+            db.set_meta(conn, f"bench_cursor_{table}", str(cursor))
+            db.set_meta(conn, f"bench_seconds_{table}", f"{spent:.3f}")
+        print(f"  {name}: {cursor:,}/{total:,} in {spent:.0f} s ({spent / cursor * 1000:.2f} ms/vector)", flush=True)
+    with conn:
+        db.set_meta(conn, f"bench_built_{table}", f"{spent:.3f}")
+    conn.close()
+
+
+def built_ann(conn: apsw.Connection) -> dict[str, float]:
+    """Index kinds built in this library -> build seconds."""
+    out = {}
+    for name, (tbl, _, _) in ANN.items():
+        secs = db.get_meta(conn, f"bench_built_{tbl}")
+        if secs:
+            out[name] = float(secs)
+    return out
+
+
+def knn_ms(conn, table: str, qvecs: np.ndarray, k: int, take: int = 10) -> tuple[list[float], list[set[int]]]:
+    ms, got = [], []
+    for q in qvecs:
+        t = time.perf_counter()
+        rows = conn.execute(f"SELECT rowid, distance FROM {table} WHERE embedding MATCH ? AND k = ?", (q.tobytes(), k)).fetchall()
+        ms.append((time.perf_counter() - t) * 1000)
+        got.append({r[0] for r in rows[:take]})
+    return ms, got
+
+
+def vector_study(path: Path, qvecs: np.ndarray) -> list[list[object]]:
+    """Every built index kind x runtime setting: query p50/p95, recall@10 vs exact, build/delete/re-insert cost."""
+    conn = db.open_writer(path)  # runtime settings are commands (writes to the vtab)
+    n = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    for q in qvecs[:3]:
+        conn.execute(EXACT_SQL, (q.tobytes(),)).fetchall()
+    exact_ms, truth = knn_ms(conn, "vec_chunks", qvecs, 10)
+    churn = [r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id DESC LIMIT 20")]
+    rows = [[f"{n:,}", "flat (exact scan)", "-", pct(exact_ms, 50), pct(exact_ms, 95), 1.0, "-", *churn_cost(conn, "vec_chunks", churn)]]
+    for name, secs in built_ann(conn).items():
+        table, _, (knob, values) = ANN[name]
+        dc, rc = churn_cost(conn, table, churn)
+        for v in values:
+            if knob == "oversample":
+                conn.execute(f"INSERT INTO {table}({table}) VALUES ('oversample={v}')")
+                k = 10
+            else:
+                k = v
+            knn_ms(conn, table, qvecs[:3], k)  # warm
+            ms, got = knn_ms(conn, table, qvecs, k)
+            recall = float(np.mean([len(g & t) / 10 for g, t in zip(got, truth, strict=True)]))
+            rows.append([f"{n:,}", name, f"{knob}={v}", pct(ms, 50), pct(ms, 95), recall, secs / n * 1000, dc, rc])
+        print(f"  {name} measured", flush=True)
+    conn.close()
+    return rows
+
+
+def churn_cost(conn, table: str, ids: list[int]) -> tuple[float, float]:
+    """Median ms to delete one vector and to insert it again (a re-embed), rolled back afterwards."""
+    dels, ins = [], []
+    conn.execute("BEGIN")
+    try:
+        for cid in ids:
+            blob = conn.execute(f"SELECT embedding FROM {table} WHERE rowid = ?", (cid,)).fetchone()[0]
+            t = time.perf_counter()
+            conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (cid,))
+            dels.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            conn.execute(f"INSERT INTO {table}(rowid, embedding) VALUES (?, ?)", (cid, blob))
+            ins.append((time.perf_counter() - t) * 1000)
+    finally:
+        conn.execute("ROLLBACK")
+    return pct(dels, 50), pct(ins, 50)
+
+
+def use_layout(path: Path, name: str) -> None:
+    """Point the library's meta at one vector table, as a finished rebuild would."""
+    conn = db.open_writer(path)
+    table, chosen = ("vec_chunks", vector_index.FLAT) if name == "flat" else (ANN[name][0], vector_index.DISKANN)
+    with conn:
+        db.set_meta(conn, "vec_table", table)
+        db.set_meta(conn, "vec_layout", chosen)
+    conn.close()
+
+
 # -- measuring ------------------------------------------------------------------------------------------
 
-_STOPWORDS = frozenset(
-    "a about above after again against all am an and any are as at be because been before being below"
-    " between both but by can could did do does doing down during each few for from further had has have"
-    " having he her here hers him his how i if in into is it its itself just me more most my no nor not of"
-    " off on once only or other our out over own same she should so some such than that the their them then"
-    " there these they this those through to too under until up very was we were what when where which"
-    " while who whom why will with would you your".split()
-)
 
-
-class KeywordVariant(Searcher):
-    """Keyword-query variants for the sweep: all words (production), no stopwords, or the k rarest terms."""
-
-    variant = "all words"
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._stem = self.conn.fts5_tokenizer("porter", ["unicode61", "remove_diacritics", "2"])
-        self.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, chunks_fts, row)")
-
-    def terms(self, query: str) -> list[str]:
-        words = list(dict.fromkeys(_WORD.findall(query)))
-        if self.variant == "all words":
-            return words
-        words = [w for w in words if w.lower() not in _STOPWORDS] or words
-        if self.variant == "no stopwords":
-            return words
-        k = int(self.variant.split()[0])  # "4 rarest terms"
-        dfs = []
-        for w in words:
-            toks = self._stem(w.encode(), apsw.FTS5_TOKENIZE_QUERY, None)
-            row = self.conn.execute("SELECT doc FROM temp.vocab WHERE term = ?", (toks[0][2] if toks else w,)).fetchone()
-            dfs.append((row[0] if row else 0, w))
-        dfs = sorted(x for x in dfs if x[0] > 0) or dfs
-        return [w for _, w in dfs[:k]]
-
-    def _keyword(self, query, depth, allowed):
-        return super()._keyword(" ".join(self.terms(query)[:MAX_QUERY_TERMS]), depth, allowed)
-
-
-def measure(path: Path, queries: list[str], qvecs: np.ndarray, searcher: Searcher, exact_ids=None) -> dict:
+def measure(queries: list[str], qvecs: np.ndarray, searcher: Searcher) -> dict:
     """Latencies (ms) per mode, recall@10 vs exact, and hybrid stage medians; modes interleaved per query."""
     conn = searcher.conn
     out: dict = {m: [] for m in ("exact", "vector", "keyword", "hybrid")}
     out["recall_vector"], out["stages"] = [], {}
     warm = min(5, len(queries))
-    for i in range(warm):  # page cache and the vector count; not timed
+    for i in range(warm):  # page cache; not timed
         conn.execute(EXACT_SQL, (qvecs[i].tobytes(),)).fetchall()
         for mode in ("vector", "keyword", "hybrid"):
             searcher.search(queries[i], k=10, mode=mode)
-    got_exact = []
     for i, q in enumerate(queries):
         qb = qvecs[i].tobytes()
-        if exact_ids is None:
-            t = time.perf_counter()
-            rows = conn.execute(EXACT_SQL, (qb,)).fetchall()
-            out["exact"].append((time.perf_counter() - t) * 1000)
-            truth = {r[0] for r in rows}
-            got_exact.append(truth)
-        else:
-            truth = exact_ids[i]
+        t = time.perf_counter()
+        rows = conn.execute(EXACT_SQL, (qb,)).fetchall()
+        out["exact"].append((time.perf_counter() - t) * 1000)
+        truth = {r[0] for r in rows}
         modes = ("vector", "keyword", "hybrid")
         for mode in modes[i % 3 :] + modes[: i % 3]:
             t = time.perf_counter()
@@ -261,159 +335,78 @@ def measure(path: Path, queries: list[str], qvecs: np.ndarray, searcher: Searche
             if mode == "hybrid":
                 for name, ms in res.timings.stages.items():
                     out["stages"].setdefault(name, []).append(ms)
-    out["exact_ids"] = exact_ids if exact_ids is not None else got_exact
     return out
-
-
-def plan(searcher: Searcher) -> str:
-    return "exact float"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="10k and 100k only, 30 queries")
-    p.add_argument("--sizes", default=None, help="comma list of 10k,100k,1m (default all three)")
+    p.add_argument("--sizes", default=None, help="comma list of 10k,100k,300k,1m (default 10k,100k,1m)")
     p.add_argument("--queries", type=int, default=None, help="number of queries (default 50; quick 30)")
-    p.add_argument("--tune", action="store_true", help="analyse the vector and keyword stages at the largest size")
+    p.add_argument("--build", action="store_true", help="only build the libraries (and --ann indexes)")
+    p.add_argument("--ann", default="", help="with --build: index kinds to build, comma list of " + ",".join(ANN))
+    p.add_argument("--vectors", action="store_true", help="the vector index study (built kinds only)")
     args = p.parse_args()
-    sizes = args.sizes.split(",") if args.sizes else (["10k", "100k"] if args.quick else list(SIZES))
+    sizes = args.sizes.split(",") if args.sizes else (["10k", "100k"] if args.quick else ["10k", "100k", "1m"])
     n_queries = args.queries or (30 if args.quick else 50)
 
-    queries = scifact_queries("test", n_queries)
     docs = scifact_docs(BASE_DOCS)
     base = base_vectors(docs)
     paths = {s: build(SIZES[s], docs, base) for s in sizes}
+    if args.build:
+        for s in sizes:
+            for name in filter(None, args.ann.split(",")):
+                build_ann(paths[s], name)
+        return
 
+    queries = scifact_queries("test", n_queries)
     print(header("Query latency at scale (bench/latency.py)"))
     qvecs, embed_ms = query_vectors(queries)
-    embedder = FixedEmbedder(dict(zip(queries, qvecs, strict=True)))
-    rows, stage_rows, target = [], [], None
-    results = {}
-    for s in sizes:
-        searcher = Searcher(paths[s], embedder)
-        r = measure(paths[s], queries, qvecs, searcher)
-        results[s] = r
-        base_p50 = pct(r["exact"], 50)
-        label = f"{SIZES[s]:,}"
-        rows.append([label, "exact float KNN (baseline)", pct(r["exact"], 50), pct(r["exact"], 95), 1.0, 1.0])
-        rows.append([label, f"vector: {plan(searcher)}", pct(r["vector"], 50), pct(r["vector"], 95),
-                     ratio(pct(r["vector"], 50), base_p50), np.mean(r["recall_vector"])])
-        rows.append([label, "keyword (FTS5 bm25)", pct(r["keyword"], 50), pct(r["keyword"], 95),
-                     ratio(pct(r["keyword"], 50), base_p50), "-"])
-        rows.append([label, "hybrid (RRF)", pct(r["hybrid"], 50), pct(r["hybrid"], 95),
-                     ratio(pct(r["hybrid"], 50), base_p50), "-"])
-        stage_rows.append([label, *(pct(r["stages"].get(k, [0.0]), 50) for k in ("embed query", "vector search", "keyword search", "fusion"))])
-        if s == "1m":
-            target = (pct(r["hybrid"], 50), float(np.mean(r["recall_vector"])))
-        searcher.close()
     print(f"{len(queries)} SciFact test claims; query embedding excluded (bundled model: p50 {pct(embed_ms, 50):.1f} ms,"
           f" p95 {pct(embed_ms, 95):.1f} ms per query, reported once)")
+    if args.vectors:
+        rows = []
+        for s in sizes:
+            rows += vector_study(paths[s], qvecs)
+        print(table(["chunks", "index", "setting", "p50 ms", "p95 ms", "recall@10 vs exact", "build ms/vector",
+                     "delete ms", "re-insert ms"], rows))
+        return
+
+    embedder = FixedEmbedder(dict(zip(queries, qvecs, strict=True)))
+    rows, stage_rows, targets = [], [], []
+    for s in sizes:
+        conn = db.open_reader(paths[s])
+        layouts = ["flat", *(n for n in built_ann(conn) if n == "diskann")]
+        conn.close()
+        for lay in layouts:
+            use_layout(paths[s], lay)
+            searcher = Searcher(paths[s], embedder)
+            try:
+                r = measure(queries, qvecs, searcher)
+            finally:
+                searcher.close()
+                use_layout(paths[s], "flat")
+            base_p50 = pct(r["exact"], 50)
+            label = f"{SIZES[s]:,}"
+            rows.append([label, "exact float KNN (baseline)", pct(r["exact"], 50), pct(r["exact"], 95), 1.0, 1.0])
+            rows.append([label, f"vector ({lay})", pct(r["vector"], 50), pct(r["vector"], 95),
+                         ratio(pct(r["vector"], 50), base_p50), float(np.mean(r["recall_vector"]))])
+            rows.append([label, "keyword (FTS5 bm25)", pct(r["keyword"], 50), pct(r["keyword"], 95),
+                         ratio(pct(r["keyword"], 50), base_p50), "-"])
+            rows.append([label, f"hybrid ({lay}, parallel)", pct(r["hybrid"], 50), pct(r["hybrid"], 95),
+                         ratio(pct(r["hybrid"], 50), base_p50), "-"])
+            stage_rows.append([label, lay, *(pct(r["stages"].get(k, [0.0]), 50) for k in ("embed query", "vector search", "keyword search", "fusion"))])
+            if SIZES[s] >= 1_000_000:
+                targets.append((lay, pct(r["vector"], 50), float(np.mean(r["recall_vector"])), pct(r["keyword"], 50), pct(r["hybrid"], 50)))
     print(table(["chunks", "retrieval", "p50 ms", "p95 ms", "p50 / exact p50", "recall@10 vs exact"], rows))
-    print("\nhybrid, median ms per stage (fusion = RRF + hydration + snippets):")
-    print(table(["chunks", "embed query (lookup)", "vector search", "keyword search", "fusion"], stage_rows))
-    if target:
-        ok = target[0] <= TARGET_P50_MS and target[1] >= TARGET_RECALL
-        print(f"\ntarget at 1M: hybrid p50 <= {TARGET_P50_MS:.0f} ms and recall@10 >= {TARGET_RECALL}:"
-              f" {'MET' if ok else 'MISSED'} (p50 {target[0]:.1f} ms, recall@10 {target[1]:.3f})")
-    if args.tune:
-        tune(paths[sizes[-1]], sizes[-1], queries, qvecs, embedder, results[sizes[-1]])
-
-
-def tune(path: Path, size: str, queries, qvecs, embedder, reference: dict) -> None:
-    """Where the time goes at one size, and what would fix it.
-
-    Vector: recall@10 of "Hamming top-C, then exact rescoring" for several C, computed in numpy on all
-    vectors read from the library, and the cost of each step the way production runs it (sqlite-vec) and the
-    way it could (1-bit codes held in RAM, rescoring vectors read from a plain rowid table). Keyword: FTS5
-    latency at this size and overlap@10 with production for query variants, and nDCG@10 of the same variants
-    on the real SciFact index (if bench/scifact.py has built it), the quality check.
-    """
-    n = SIZES[size]
-    conn = db.open_reader(path)
-    print(f"\nsweep at {n:,} chunks: reading all vectors ...", flush=True)
-    ids, floats, bits = [], [], []
-    for rowid, blob in conn.execute("SELECT rowid, embedding FROM vec_chunks"):
-        ids.append(rowid)
-        floats.append(blob)
-    ids = np.array(ids)
-    x = np.frombuffer(b"".join(floats), dtype=np.float32).reshape(len(ids), DIM)
-    del floats
-    bits = np.packbits(x > 0, axis=1).view(np.uint64)
-    qbits = np.packbits(qvecs > 0, axis=1).view(np.uint64)
-    sims = qvecs @ x.T
-    truth = np.argsort(-sims, axis=1)[:, :10]
-    ham_ms, hams = [], []
-    for qb in qbits:
-        t = time.perf_counter()
-        h = np.bitwise_count(bits ^ qb).sum(axis=1, dtype=np.uint16)
-        np.argpartition(h, 400)[:400]
-        ham_ms.append((time.perf_counter() - t) * 1000)
-        hams.append(h)
-    rows = []
-    for c in (400, 800, 1600, 3200, 6400):
-        rec = []
-        for i, h in enumerate(hams):
-            cand = np.argpartition(h, c)[:c]
-            best = cand[np.argsort(-sims[i, cand])[:10]]
-            rec.append(len(set(best) & set(truth[i])) / 10)
-        qb = qvecs[0].tobytes()
-        sq_bits, sq_rescore, plain = [], [], []
-        for i in range(min(10, len(qvecs))):
-            qb = qvecs[i].tobytes()
-            t = time.perf_counter()
-            got = [r[0] for r in conn.execute(
-                "SELECT rowid FROM vec_bits WHERE embedding MATCH vec_quantize_binary(?) AND k = ?", (qb, min(c, 4096)))]
-            sq_bits.append((time.perf_counter() - t) * 1000)
-            marks = ",".join("?" * len(got))
-            t = time.perf_counter()
-            conn.execute(f"SELECT rowid, vec_distance_cosine(embedding, ?) AS d FROM vec_chunks WHERE rowid IN ({marks})"
-                         " ORDER BY d LIMIT 100", (qb, *got)).fetchall()
-            sq_rescore.append((time.perf_counter() - t) * 1000)
-            cand = sorted(int(ids[j]) for j in np.argpartition(hams[i], c)[:c])
-            marks = ",".join("?" * len(cand))
-            t = time.perf_counter()
-            # A plain rowid table read of ~1 KB rows: the cost of fetching C float vectors stored that way.
-            conn.execute(f"SELECT id, text FROM chunks WHERE id IN ({marks})", cand).fetchall()
-            plain.append((time.perf_counter() - t) * 1000)
-        rows.append([c, float(np.mean(rec)), pct(sq_bits, 50), pct(sq_rescore, 50), pct(ham_ms, 50), pct(plain, 50)])
-        print(f"  C={c} done", flush=True)
-    print(f"vector first pass at {n:,} chunks: Hamming top-C, exact rescoring ({len(qvecs)} queries for recall,"
-          f" 10 for sqlite timings; query-to-nearest cosine p50 {np.median(sims.max(1)):.3f}, 10th {np.median(np.sort(sims, 1)[:, -10]):.3f})")
-    print(table(["C candidates", "recall@10", "sqlite-vec bits KNN ms", "sqlite-vec rescore (rowid IN) ms",
-                 "numpy bits in RAM ms (C=400)", "plain-table fetch of C rows ms"], rows))
-    del x, sims, bits
-
-    krows = []
-    s = KeywordVariant(path, embedder)
-    for q in queries[:3]:
-        s._keyword(q, 100, None)
-    full = {q: [r[0] for r in s._keyword(q, 100, None)] for q in queries}
-    variants = ("all words", "no stopwords", "6 rarest terms", "4 rarest terms")
-    for v in variants:
-        s.variant = v
-        ms, ov = [], []
-        for q in queries:
-            t = time.perf_counter()
-            got = [r[0] for r in s._keyword(q, 100, None)]
-            ms.append((time.perf_counter() - t) * 1000)
-            ov.append(len(set(got[:10]) & set(full[q][:10])) / max(1, min(10, len(full[q]))))
-        krows.append([v, pct(ms, 50), pct(ms, 95), float(np.mean(ov))])
-    s.close()
-    scifact_db = cache_dir("scifact") / "index-200-32.db"
-    if scifact_db.exists():
-        from .scifact import evaluate, load
-
-        sq, qrels = load("test")
-        real = KeywordVariant(scifact_db, embedder)
-        for row, v in zip(krows, variants, strict=True):
-            real.variant = v
-            row.append(evaluate(real, sq, qrels, "keyword")[0])
-        real.close()
-    else:
-        for row in krows:
-            row.append("-")
-    print(f"\nkeyword query variants at {n:,} chunks (nDCG@10 on the real SciFact test split, bench/scifact.py's index):")
-    print(table(["variant", "p50 ms", "p95 ms", "overlap@10 with all words", "SciFact keyword nDCG@10"], krows))
+    print("\nhybrid, median ms per stage (keyword runs in its own thread beside embed + vector; fusion = RRF +"
+          " hydration + snippets):")
+    print(table(["chunks", "vector index", "embed query (lookup)", "vector search", "keyword search", "fusion"], stage_rows))
+    for lay, v50, rec, k50, h50 in targets:
+        ok = v50 <= TARGET_VECTOR_MS and rec >= TARGET_RECALL and k50 <= TARGET_KEYWORD_MS and h50 <= TARGET_HYBRID_MS
+        print(f"\ntargets at 1M ({lay}): vector p50 <= {TARGET_VECTOR_MS:.0f} ms with recall@10 >= {TARGET_RECALL},"
+              f" keyword p50 <= {TARGET_KEYWORD_MS:.0f} ms, hybrid p50 <= {TARGET_HYBRID_MS:.0f} ms:"
+              f" {'MET' if ok else 'MISSED'} (vector {v50:.1f} ms at {rec:.3f}, keyword {k50:.1f} ms, hybrid {h50:.1f} ms)")
 
 
 if __name__ == "__main__":

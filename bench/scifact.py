@@ -1,10 +1,14 @@
 """Retrieval quality on BEIR SciFact: nDCG@10 and Recall@100 for keyword, vector and hybrid search.
 
     .venv/bin/python -m bench.scifact [--split test|train] [--tune]
+    .venv/bin/python -m bench.scifact --keyword      # keyword mode only, both splits (no embedding needed)
+    .venv/bin/python -m bench.scifact --prune 0.02,0.05,0.1   # keyword pruning forced on, as at 1M chunks
 
 Each corpus document becomes one file named after its `_id` ("title", blank line, abstract), indexed by the
 real pipeline with the bundled embedder. Chunk hits map back to documents at each document's best rank.
-`--tune` grid-searches the fusion settings on the TRAIN split only (never tune on test).
+`--tune` grid-searches the fusion settings on the TRAIN split only (never tune on test). `--keyword` scores
+keyword search alone on train and test, from the full index when it exists, else from one built without
+vectors (phase 1 only, a minute): the quick check for changes to keyword search.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import argparse
 import itertools
 import json
 import math
+import re
 import time
 from pathlib import Path
 
 from almanac.core.embedding import SentenceTransformerEmbedder
 from almanac.core.library import Library
-from almanac.core.search import FusionConfig, Searcher, rrf
+from almanac.core.search import MAX_QUERY_TERMS, STOP_WORDS, FusionConfig, Searcher, rrf
 from almanac.core.settings import Settings
 from almanac.core.timing import Timings
 
@@ -66,6 +71,76 @@ def build_index(settings: Settings) -> Path:
         f" in {time.monotonic() - start:.0f} s"
     )
     return db
+
+
+def build_keyword_index(settings: Settings) -> Path:
+    full = cache_dir("scifact") / f"index-{settings.chunk_tokens}-{settings.chunk_overlap}.db"
+    if full.exists():
+        return full
+    db = cache_dir("scifact") / f"index-{settings.chunk_tokens}-{settings.chunk_overlap}-keyword.db"
+    # The bundled model's tokenizer chunks (as in the full index); its encoder is never loaded.
+    with Library(db, settings=settings, embedder=SentenceTransformerEmbedder()) as lib:
+        lib.add_folder(corpus_folder())
+        lib.indexer.sync()
+    return db
+
+
+class BaselineKeyword(Searcher):
+    """Keyword search as it was before exact sequences ranked first (commit 0972a38): one FTS5 query, every
+    `\\w+` word quoted and OR-ed, stop words dropped. The same-run baseline for `--keyword`."""
+
+    def _keyword(self, query, depth, scope, *, conn=None):
+        words = list(dict.fromkeys(w for w in re.findall(r"\w+", query)))
+        lowered = {}
+        for w in words:
+            lowered.setdefault(w.lower(), w)
+        words = list(lowered.values())
+        content = [w for w in words if w.lower() not in STOP_WORDS] or words
+        if not content:
+            return []
+        match = " OR ".join('"' + w.replace('"', '""') + '"' for w in content[:MAX_QUERY_TERMS])
+        return self._fts(conn or self.conn, match, depth, scope)
+
+
+def keyword_only(settings: Settings) -> None:
+    db = build_keyword_index(settings)
+    rows = []
+    for name, cls in (("baseline: OR of words", BaselineKeyword), ("Almanac keyword (now)", Searcher)):
+        searcher = cls(db, SentenceTransformerEmbedder())
+        for split in ("train", "test"):
+            queries, qrels = load(split)
+            nd, rc, p50 = evaluate(searcher, queries, qrels, "keyword")
+            rows.append([name, split, len(queries), nd, rc, p50])
+        searcher.close()
+    print(f"\nSciFact keyword search ({db.name}); {machine()}")
+    print(table(["keyword search", "split", "queries", "nDCG@10", "Recall@100", "p50 ms"], rows))
+
+
+def prune_sweep(settings: Settings, fractions: list[float]) -> None:
+    """What leaving out frequent words costs, as at 1M chunks: the pruning forced on (its postings floor at
+    0), for several document-frequency fractions; tune on train, then read test."""
+    from almanac.core import search
+
+    db = build_keyword_index(settings)
+    floor = search.PRUNE_MIN_POSTINGS
+    rows = []
+    searcher = Searcher(db, SentenceTransformerEmbedder())
+    try:
+        for split in ("train", "test"):
+            queries, qrels = load(split)
+            search.PRUNE_MIN_POSTINGS = floor
+            base = evaluate(searcher, queries, qrels, "keyword")
+            rows.append(["not forced (production at this size)", split, base[0], base[1], base[2]])
+            search.PRUNE_MIN_POSTINGS = 0
+            for f in fractions:
+                search.PRUNE_DF_FRACTION = f
+                nd, rc, p50 = evaluate(searcher, queries, qrels, "keyword")
+                rows.append([f"forced, df fraction {f}", split, nd, rc, p50])
+    finally:
+        search.PRUNE_MIN_POSTINGS = floor
+        searcher.close()
+    print(f"\nSciFact keyword search with frequent words left out ({db.name}); {machine()}")
+    print(table(["pruning", "split", "nDCG@10", "Recall@100", "p50 ms"], rows))
 
 
 def ndcg_at(ranked: list[str], relevant: set[str], k: int = 10) -> float:
@@ -154,8 +229,16 @@ def main() -> None:
     p.add_argument("--split", default="test", choices=["test", "train"])
     p.add_argument("--tune", action="store_true", help="grid-search fusion settings on the train split")
     p.add_argument("--chunk-tokens", type=int, default=Settings().chunk_tokens)
+    p.add_argument("--keyword", action="store_true", help="keyword mode only, train and test")
+    p.add_argument("--prune", default="", help="keyword pruning forced on, for these df fractions (comma list)")
     args = p.parse_args()
     settings = Settings(chunk_tokens=args.chunk_tokens)
+    if args.prune:
+        prune_sweep(settings, [float(f) for f in args.prune.split(",")])
+        return
+    if args.keyword:
+        keyword_only(settings)
+        return
     embedder = SentenceTransformerEmbedder()
     db = build_index(settings)
     fusion = FusionConfig(

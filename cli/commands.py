@@ -87,6 +87,7 @@ def cmd_search(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> i
     if args.queries is None and not args.query:
         raise AlmanacError("Give a query, or --queries FILE with one query per line.")
     searcher = lib.searcher()
+    searcher.exact = args.exact
     try:
         if args.queries is not None:
             try:

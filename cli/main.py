@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, default=10)
     s.add_argument("--mode", choices=MODES, default="hybrid")
     s.add_argument("--folder", action="append", help="only search this library folder (repeatable)")
+    s.add_argument("--exact", action="store_true", help="read every vector, not the index (slow; to verify)")
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("ask", help="answer a question from your files, with sources")

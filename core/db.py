@@ -130,7 +130,13 @@ def _m001_initial(conn: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_m001_initial]
+def _m002_term_counts(conn: apsw.Connection) -> None:
+    # How many chunks hold each term, read by keyword search to leave out words that match a large share
+    # of a big library (query_only readers cannot create this themselves). A view of FTS5's index: no data.
+    conn.execute("CREATE VIRTUAL TABLE chunks_fts_vocab USING fts5vocab(chunks_fts, row)")
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_m001_initial, _m002_term_counts]
 
 
 def schema_version(conn: apsw.Connection) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from . import db, store
+from . import db, store, vector_index
 from .cancel import CancelToken
 from .chunking import chunk_text
 from .embedding import Embedder, TokenCounter
@@ -323,6 +323,15 @@ class Indexer:
             done += len(batch)
             total = max(total, done)
             notify(Progress("embedding", chunks_done=done, chunks_total=total))
+        if documents is None and vector_index.needs_rebuild(self.conn):
+            # The library outgrew its vector index: copy the stored vectors into the one that fits (no
+            # re-embedding; resumable; searches use the old index until the copy is complete).
+            vector_index.rebuild(
+                self.conn,
+                self.embedder.dim,
+                checkpoint=cancel.checkpoint if cancel else lambda: None,
+                progress=lambda d, t: notify(Progress("embedding", chunks_done=d, chunks_total=t)),
+            )
         return done
 
 

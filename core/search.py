@@ -1,28 +1,50 @@
 """Hybrid retrieval: vector KNN in sqlite-vec and BM25 in FTS5, fused by reciprocal rank.
 
-Scale: the vector KNN is sqlite-vec's exact float scan at every size. A 1-bit quantized first pass in vec0
-(`bit[384]` + Hamming KNN, then exact rescoring through `rowid IN`) was measured slower *and* less accurate
-than the exact scan at a million chunks (bench/latency.py, docs/benchmarks.md), so it is gone. The measured
-way to 1M-chunk speed is a first pass over the 1-bit codes held in RAM (numpy) and rescoring from a plain
-rowid table; see docs/benchmarks.md.
+Vectors: the index that fits the library's size (`vector_index`): vec0's exact scan for small libraries,
+its DiskANN graph for large ones; `exact=True` scans every vector instead, for verification. Keywords: one
+FTS5 query over every content word, and before it one over the query's exact sequences (identifiers such as
+`ERR_CONN_RESET` or `jit.flush`, and quoted phrases), whose matches rank first. In hybrid mode the keyword
+query runs on a second connection in a worker thread while the query is embedded and the vectors searched
+(apsw releases the GIL inside SQLite). Folder scopes are filtered inside each query, never afterwards.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import apsw
 import numpy as np
 
-from . import db, store
+from . import db, store, vector_index
 from .embedding import Embedder
 from .errors import QueryError
 from .hits import Hit, Mode, SearchResult
 from .timing import Timings
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# What FTS5's unicode61 tokenizer keeps as one token: letters and digits ("_" separates, like "-" or ".").
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+# A run of tokens joined by these, with no space, is one identifier: WOMBAT-OK-14, ERR_CONN_RESET, jit.flush,
+# a/b/c.py, user@host. Apostrophes are not joiners ("doesn't" is a word, not an identifier).
+_IDENTIFIER = re.compile(r"[^\W_]+(?:[-_.:/@#+]+[^\W_]+)+", re.UNICODE)
+_QUOTED = re.compile(r'"([^"]*)"')
 MAX_QUERY_TERMS = 64
+# Keyword search at scale. FTS5 scores every chunk that matches any query word, so a word found in a large
+# share of a big library costs most of the time while adding little to the ranking (its IDF is low). When
+# the query's words hold more than PRUNE_MIN_POSTINGS postings, words in more than PRUNE_DF_FRACTION of all
+# chunks are left out. Small libraries never get there: their ranking is FTS5's over every word.
+PRUNE_MIN_POSTINGS = 50_000
+PRUNE_DF_FRACTION = 0.05
+MAX_PHRASES = 8
+# A folder scope of at most this many chunks is searched by reading each of its vectors (exact, ~10 µs
+# each); a larger one asks the graph for more neighbours and keeps those inside the scope.
+SCOPE_SCAN_MAX = 20_000
+MAX_ANN_K = 4096
 
 
 # Lucene's English stop words (as Anserini's BM25 uses) plus question words: they match nearly every
@@ -34,21 +56,85 @@ STOP_WORDS = frozenset(
 )
 
 
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+@dataclass
+class KeywordQuery:
+    """User text split into FTS5 parts; no user text is ever FTS5 syntax (every part is quoted)."""
+
+    words: list[str] = field(default_factory=list)  # content words, OR-ed
+    phrases: list[str] = field(default_factory=list)  # exact sequences: identifiers and quoted phrases
+
+    @classmethod
+    def parse(cls, text: str) -> KeywordQuery:
+        phrases: list[str] = []
+        for m in _QUOTED.finditer(text):
+            tokens = _TOKEN.findall(m.group(1))
+            if len(tokens) > 1:
+                phrases.append(" ".join(tokens))
+        for m in _IDENTIFIER.finditer(_QUOTED.sub(" ", text)):
+            phrases.append(" ".join(_TOKEN.findall(m.group())))
+        words: list[str] = []
+        seen = set()
+        for w in _TOKEN.findall(text):
+            lw = w.lower()
+            if lw not in seen:
+                seen.add(lw)
+                words.append(w)
+        content = [w for w in words if w.lower() not in STOP_WORDS] or words
+        unique = list(dict.fromkeys(p.lower() for p in phrases))
+        return cls(words=content[:MAX_QUERY_TERMS], phrases=unique[:MAX_PHRASES])
+
+    def words_match(self) -> str | None:
+        return " OR ".join(_quote(w) for w in self.words) or None
+
+    def phrases_match(self) -> str | None:
+        # Only where a passage says it: a match in the file path alone does not rank first.
+        if not self.phrases:
+            return None
+        return "{text title} : (" + " OR ".join(_quote(p) for p in self.phrases) + ")"
+
+
 def fts_query(text: str) -> str | None:
-    """User text as a safe FTS5 query: every word quoted, OR-ed, so no user text is ever FTS5 syntax.
+    """User text as a safe FTS5 query over its content words (every word quoted, OR-ed).
 
     Stop words are dropped unless the query has nothing else ("to be or not to be").
     """
-    words: list[str] = []
-    seen = set()
-    for w in _WORD.findall(text):
-        lw = w.lower()
-        if lw not in seen:
-            seen.add(lw)
-            words.append(w)
-    content = [w for w in words if w.lower() not in STOP_WORDS] or words
-    quoted = ['"' + w.replace('"', '""') + '"' for w in content[:MAX_QUERY_TERMS]]
-    return " OR ".join(quoted) or None
+    return KeywordQuery.parse(text).words_match()
+
+
+def fts_row_count(conn: apsw.Connection) -> int:
+    """Rows in chunks_fts, from FTS5's own totals record (a count(*) would read a million-row index)."""
+    row = conn.execute("SELECT block FROM chunks_fts_data WHERE id = 1").fetchone()
+    return _varint(row[0]) if row and row[0] else 0
+
+
+def _varint(data: bytes) -> int:
+    """SQLite's varint (big-endian 7-bit groups, the ninth byte whole), as FTS5 stores its totals."""
+    value = 0
+    for i, byte in enumerate(data[:9]):
+        if i == 8:
+            return (value << 8) | byte
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value
+    return value
+
+
+def _exact_distances(conn: apsw.Connection, table: str, q: bytes, ids: list[int]) -> list[tuple[int, float]]:
+    """(id, cosine distance) from the stored float vectors, nearest first. Each id is a vec0 point read
+    (joined from json_each: vec0 answers `rowid IN (...)` with a full scan)."""
+    rows: list[tuple[int, float]] = []
+    for i in range(0, len(ids), 10_000):
+        rows += conn.execute(
+            f"SELECT v.rowid, vec_distance_cosine(v.embedding, ?)"
+            f" FROM json_each(?) j JOIN {table} v ON v.rowid = j.value",
+            (q, json.dumps(ids[i : i + 10_000])),
+        ).fetchall()
+    rows.sort(key=lambda r: (r[1], r[0]))
+    return rows
 
 
 @dataclass
@@ -68,8 +154,42 @@ def rrf(keyword: list[int], vector: list[int], cfg: FusionConfig) -> list[tuple[
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Chunks of documents inside some folders, as a subquery every retriever filters with."""
+
+    where: str  # over documents d
+    params: tuple
+
+    @classmethod
+    def of(cls, folders: list[str]) -> Scope:
+        clauses, params = [], []
+        for folder in folders:
+            base = str(Path(folder).expanduser().resolve()).rstrip(os.sep)
+            # Paths below `base` sort between "base/" and "base0" ("0" follows "/"): an index range scan.
+            clauses.append("d.path = ? OR (d.path >= ? AND d.path < ?)")
+            params += [base, base + os.sep, base + chr(ord(os.sep) + 1)]
+        return cls(" OR ".join(f"({c})" for c in clauses), tuple(params))
+
+    @property
+    def sql(self) -> str:
+        return f"SELECT c.id FROM documents d JOIN chunks c ON c.document_id = d.id WHERE {self.where}"
+
+    def count(self, conn: apsw.Connection) -> int:
+        return conn.execute(f"SELECT count(*) FROM ({self.sql})", self.params).fetchone()[0]
+
+    def members(self, conn: apsw.Connection, ids: list[int]) -> set[int]:
+        """Which of `ids` are inside the scope."""
+        rows = conn.execute(
+            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id"
+            f" WHERE c.id IN (SELECT value FROM json_each(?)) AND ({self.where})",
+            (json.dumps(ids), *self.params),
+        )
+        return {r[0] for r in rows}
+
+
 class Searcher:
-    """Read-only queries on their own connection. One Searcher per thread."""
+    """Read-only queries on their own connections. One Searcher per thread (it owns one helper thread)."""
 
     def __init__(
         self,
@@ -77,33 +197,58 @@ class Searcher:
         embedder: Embedder,
         *,
         fusion: FusionConfig | None = None,
+        exact: bool = False,
     ) -> None:
         self.db_path = db_path
         self.conn = db.open_reader(db_path)
         self.embedder = embedder
         self.fusion = fusion or FusionConfig()
+        self.exact = exact  # scan every vector instead of the graph: slow at scale, for verification
+        self._kw_conn: apsw.Connection | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._tokenizers: dict[int, apsw.FTS5Tokenizer] = {}  # per connection: FTS5 query-side stemming
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+        if self._kw_conn is not None:
+            self._kw_conn.close()
         self.conn.close()
 
     def search(
-        self, query: str, *, k: int = 10, mode: Mode = "hybrid", folders: list[str] | None = None
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: Mode = "hybrid",
+        folders: list[str] | None = None,
+        exact: bool | None = None,
     ) -> SearchResult:
         if not query or not query.strip():
             raise QueryError("Type a question or some words to search for.")
         if mode not in ("hybrid", "vector", "keyword"):
             raise QueryError(f"Unknown search mode {mode!r}: use hybrid, vector or keyword.")
         timings = Timings()
-        allowed = self._chunk_filter(folders)
+        scope = Scope.of(folders) if folders else None
+        exact = self.exact if exact is None else exact
         depth = max(k, self.fusion.depth) if mode == "hybrid" else k
         kw: list[tuple[int, float]] = []
         vec: list[tuple[int, float]] = []
         with db.translate_errors(self.db_path):
-            if mode in ("hybrid", "vector"):
-                vec = self._vector(query, depth, allowed, timings)
-            if mode in ("hybrid", "keyword"):
+            if mode == "hybrid":
+                # Keyword search on its own connection and thread, beside embedding + vector search.
+                kw_timings = Timings()
+                pending = self._keyword_pool().submit(self._timed_keyword, query, depth, scope, kw_timings)
+                try:
+                    vec = self._vector(query, depth, scope, timings, exact=exact)
+                finally:
+                    kw = pending.result()
+                timings.merge(kw_timings)
+            elif mode == "vector":
+                vec = self._vector(query, depth, scope, timings, exact=exact)
+            else:
                 with timings.stage("keyword search"):
-                    kw = self._keyword(query, depth, allowed)
+                    kw = self._keyword(query, depth, scope)
             with timings.stage("fusion"):
                 kw_rank = {cid: (r, s) for r, (cid, s) in enumerate(kw, start=1)}
                 vec_rank = {cid: (r, d) for r, (cid, d) in enumerate(vec, start=1)}
@@ -116,25 +261,80 @@ class Searcher:
                 hits = self._hydrate(ranked, kw_rank, vec_rank, query)
         return SearchResult(query=query, mode=mode, hits=hits, timings=timings)
 
-    # -- the two retrievers ---------------------------------------------------------------------------------
+    def _keyword_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._kw_conn = db.open_reader(self.db_path)
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="almanac-keyword")
+        return self._pool
 
-    def _keyword(self, query: str, depth: int, allowed: set[int] | None) -> list[tuple[int, float]]:
-        match = fts_query(query)
-        if match is None:
-            return []
-        limit = depth if allowed is None else depth * 20
+    def _timed_keyword(
+        self, query: str, depth: int, scope: Scope | None, timings: Timings
+    ) -> list[tuple[int, float]]:
+        with timings.stage("keyword search"):
+            return self._keyword(query, depth, scope, conn=self._kw_conn)
+
+    # -- keywords ---------------------------------------------------------------------------------------
+
+    def _keyword(
+        self, query: str, depth: int, scope: Scope | None, *, conn: apsw.Connection | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, bm25) best first: passages with an exact sequence of the query first, then the rest."""
+        conn = conn or self.conn
+        parsed = KeywordQuery.parse(query)
+        parsed.words = self._affordable_words(conn, parsed.words)
+        out: list[tuple[int, float]] = []
+        seen: set[int] = set()
+        for match in (parsed.phrases_match(), parsed.words_match()):
+            if match is None or len(out) >= depth:
+                continue
+            for cid, score in self._fts(conn, match, depth, scope):
+                if cid not in seen:
+                    seen.add(cid)
+                    out.append((cid, score))
+        return out[:depth]
+
+    def _affordable_words(self, conn: apsw.Connection, words: list[str]) -> list[str]:
+        """`words` less those in more than PRUNE_DF_FRACTION of the chunks, once the query is expensive."""
+        if len(words) < 2 or not self._has_vocab(conn):
+            return words
+        dfs = [self._document_frequency(conn, w) for w in words]
+        if sum(dfs) <= PRUNE_MIN_POSTINGS:
+            return words
+        limit = PRUNE_DF_FRACTION * fts_row_count(conn)
+        kept = [w for w, df in zip(words, dfs, strict=True) if df <= limit]
+        return kept or [min(zip(dfs, words, strict=True))[1]]
+
+    @staticmethod
+    def _has_vocab(conn: apsw.Connection) -> bool:
+        return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts_vocab'").fetchone())
+
+    def _document_frequency(self, conn: apsw.Connection, word: str) -> int:
+        """Chunks holding `word` (as FTS5 indexes it: porter-stemmed, folded), from FTS5's own index."""
+        tokenizer = self._tokenizers.get(id(conn))
+        if tokenizer is None:
+            tokenizer = conn.fts5_tokenizer("porter", ["unicode61", "remove_diacritics", "2"])
+            self._tokenizers[id(conn)] = tokenizer
+        tokens = [t[2] for t in tokenizer(word.encode("utf-8"), apsw.FTS5_TOKENIZE_QUERY, None)]
+        counts = [
+            (conn.execute("SELECT doc FROM chunks_fts_vocab WHERE term = ?", (t,)).fetchone() or (0,))[0]
+            for t in tokens
+        ]
+        return min(counts, default=0)
+
+    @staticmethod
+    def _fts(conn: apsw.Connection, match: str, depth: int, scope: Scope | None) -> list[tuple[int, float]]:
         # Column weights: chunk text counts most, then the document title, then its path.
-        rows = self.conn.execute(
-            "SELECT rowid, bm25(chunks_fts, 1.0, 0.5, 0.2) AS s FROM chunks_fts"
-            " WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
-            (match, limit),
-        ).fetchall()
-        if allowed is not None:
-            rows = [r for r in rows if r[0] in allowed]
-        return [(r[0], r[1]) for r in rows[:depth]]
+        sql = "SELECT rowid, bm25(chunks_fts, 1.0, 0.5, 0.2) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+        params: tuple = (match,)
+        if scope is not None:
+            sql += f" AND rowid IN ({scope.sql})"
+            params += scope.params
+        return conn.execute(sql + " ORDER BY s LIMIT ?", (*params, depth)).fetchall()
+
+    # -- vectors ----------------------------------------------------------------------------------------
 
     def _vector(
-        self, query: str, depth: int, allowed: set[int] | None, timings: Timings
+        self, query: str, depth: int, scope: Scope | None, timings: Timings, *, exact: bool = False
     ) -> list[tuple[int, float]]:
         if not store.has_vector_tables(self.conn):
             return []
@@ -146,29 +346,52 @@ class Searcher:
                 self.embedder.load()  # type: ignore[attr-defined]
         with timings.stage("embed query"):
             q = self.embedder.embed([query])[0].astype(np.float32).tobytes()
-        with timings.stage("vector search"):
-            want = depth if allowed is None else depth * 20
-            rows = self.conn.execute(
-                "SELECT rowid, distance FROM vec_chunks WHERE embedding MATCH ? AND k = ?",
-                (q, min(want, 4096)),
-            ).fetchall()
-        if allowed is not None:
-            rows = [r for r in rows if r[0] in allowed]
-        return [(r[0], r[1]) for r in rows[:depth]]
+        # One read transaction: the table named in meta is the one read, even while the writer finishes a
+        # rebuild and drops the old table.
+        with timings.stage("vector search"), self.conn:
+            return self._nearest(q, depth, scope, exact)
 
-    def _chunk_filter(self, folders: list[str] | None) -> set[int] | None:
-        if not folders:
-            return None
-        ids: set[int] = set()
-        for folder in folders:
-            prefix = str(Path(folder).expanduser().resolve())
-            rows = self.conn.execute(
-                "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id"
-                " WHERE d.path = ? OR substr(d.path, 1, ?) = ?",
-                (prefix, len(prefix) + 1, prefix.rstrip("/") + "/"),
-            )
-            ids.update(r[0] for r in rows)
-        return ids
+    def _nearest(self, q: bytes, depth: int, scope: Scope | None, exact: bool) -> list[tuple[int, float]]:
+        conn = self.conn
+        table = vector_index.active_table(conn)
+        if table is None:
+            return []
+        graph = vector_index.layout(conn) == vector_index.DISKANN
+        if not graph:
+            # vec0's exact scan; a scope is a rowid filter inside it.
+            if scope is None:
+                return conn.execute(
+                    f"SELECT rowid, distance FROM {table} WHERE embedding MATCH ? AND k = ?", (q, depth)
+                ).fetchall()
+            return conn.execute(
+                f"SELECT rowid, distance FROM {table}"
+                f" WHERE embedding MATCH ? AND k = ? AND rowid IN ({scope.sql})",
+                (q, depth, *scope.params),
+            ).fetchall()
+        if scope is None:
+            if exact:
+                return conn.execute(
+                    f"SELECT rowid, vec_distance_cosine(embedding, ?) AS d FROM {table} ORDER BY d LIMIT ?",
+                    (q, depth),
+                ).fetchall()
+            # sqlite-vec searches the graph with a list of max(k, L) candidates: asking for L rows sets L.
+            # Its distances are not all exact (0.1.10a4 keeps a 1-bit estimate when that is smaller than the
+            # true distance), so the candidates are re-ranked by their stored float vectors.
+            near = conn.execute(
+                f"SELECT rowid FROM {table} WHERE embedding MATCH ? AND k = ?",
+                (q, max(depth, vector_index.ANN_SEARCH_LIST)),
+            ).fetchall()
+            return _exact_distances(conn, table, q, [r[0] for r in near])[:depth]
+        # The graph cannot filter: a small scope reads its own vectors, a large one over-asks the graph.
+        if not exact and scope.count(conn) > SCOPE_SCAN_MAX:
+            total = conn.execute("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0]
+            want = min(MAX_ANN_K, max(vector_index.ANN_SEARCH_LIST, 2 * depth * total // SCOPE_SCAN_MAX))
+            sql = f"SELECT rowid FROM {table} WHERE embedding MATCH ? AND k = ?"
+            near = conn.execute(sql, (q, want)).fetchall()
+            rows = _exact_distances(conn, table, q, sorted(scope.members(conn, [r[0] for r in near])))
+            if len(rows) >= depth:
+                return rows[:depth]
+        return _exact_distances(conn, table, q, [r[0] for r in conn.execute(scope.sql, scope.params)])[:depth]
 
     # -- results ---------------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from . import db
+from . import db, vector_index
 from .chunking import Chunk
 
 
@@ -238,16 +238,9 @@ def ensure_vector_tables(conn: apsw.Connection, model_name: str, dim: int) -> bo
     if vector_model(conn) == (model_name, dim) and has_vector_tables(conn):
         return False
     with conn:
-        conn.execute("DROP TRIGGER IF EXISTS chunks_vec_delete")
-        conn.execute("DROP TABLE IF EXISTS vec_chunks")
-        conn.execute("DROP TABLE IF EXISTS vec_bits")  # 1-bit copies kept by an earlier version
-        conn.execute(
-            f"CREATE VIRTUAL TABLE vec_chunks USING vec0(embedding float[{dim}] distance_metric=cosine)"
-        )
-        conn.execute(
-            "CREATE TRIGGER chunks_vec_delete AFTER DELETE ON chunks WHEN old.embedded = 1 BEGIN"
-            " DELETE FROM vec_chunks WHERE rowid = old.id; END"
-        )
+        # The new table's layout fits the library's size now, so a big library is not re-indexed twice.
+        n_chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        vector_index.create_fresh(conn, dim, n_chunks)
         dropped = conn.execute("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0] > 0
         conn.execute("UPDATE chunks SET embedded = 0 WHERE embedded = 1")
         db.set_meta(conn, "embed_model", model_name)
@@ -256,7 +249,7 @@ def ensure_vector_tables(conn: apsw.Connection, model_name: str, dim: int) -> bo
 
 
 def has_vector_tables(conn: apsw.Connection) -> bool:
-    return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vec_chunks'").fetchone())
+    return vector_index.active_table(conn) is not None
 
 
 def pending_chunks(
@@ -306,20 +299,29 @@ def store_vectors(
     check inside the transaction is enough.
     """
     with conn:
+        active = vector_index.active_table(conn) or vector_index.LEGACY_TABLE
+        target = vector_index.rebuild_target(conn)
+
+        def tables(chunk_id: int) -> list[str]:
+            # During a rebuild, ids it has already copied go into its new table too.
+            return [active, target[0]] if target and chunk_id <= target[2] else [active]
+
         for chunk_id, vec in zip(ids, vectors, strict=True):
             if not conn.execute("SELECT 1 FROM chunks WHERE id = ? AND embedded = 0", (chunk_id,)).fetchone():
                 continue
             blob = vec.astype(np.float32).tobytes()
-            conn.execute("INSERT INTO vec_chunks(rowid, embedding) VALUES (?, ?)", (chunk_id, blob))
+            for table in tables(chunk_id):
+                conn.execute(f"INSERT INTO {table}(rowid, embedding) VALUES (?, ?)", (chunk_id, blob))
             conn.execute("UPDATE chunks SET embedded = 1 WHERE id = ?", (chunk_id,))
         for chunk_id, source_id in copies.items():
             if not conn.execute("SELECT 1 FROM chunks WHERE id = ? AND embedded = 0", (chunk_id,)).fetchone():
                 continue
-            conn.execute(
-                "INSERT INTO vec_chunks(rowid, embedding)"
-                " SELECT ?, embedding FROM vec_chunks WHERE rowid = ?",
-                (chunk_id, source_id),
-            )
+            for table in tables(chunk_id):
+                conn.execute(
+                    f"INSERT INTO {table}(rowid, embedding)"
+                    f" SELECT ?, embedding FROM {active} WHERE rowid = ?",
+                    (chunk_id, source_id),
+                )
             conn.execute("UPDATE chunks SET embedded = 1 WHERE id = ?", (chunk_id,))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from almanac.core import vector_index
+
 
 def problems(conn) -> list[str]:
     out = []
@@ -9,12 +11,19 @@ def problems(conn) -> list[str]:
     fts_ids = {r[0] for r in conn.execute("SELECT rowid FROM chunks_fts")}
     if chunk_ids != fts_ids:
         out.append(f"FTS out of step: {len(fts_ids - chunk_ids)} orphans, {len(chunk_ids - fts_ids)} missing")
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vec_chunks'").fetchone():
+    active = vector_index.active_table(conn)
+    if active:
         embedded = {r[0] for r in conn.execute("SELECT id FROM chunks WHERE embedded = 1")}
-        for table in ("vec_chunks",):
+        for table in (active,):
             vec_ids = {r[0] for r in conn.execute(f"SELECT rowid FROM {table}")}
             if vec_ids != embedded:
                 out.append(f"{table} out of step: {len(vec_ids - embedded)} orphans, {len(embedded - vec_ids)} missing")
+        target = vector_index.rebuild_target(conn)  # a rebuild under way holds every embedded id <= its cursor
+        if target:
+            copied = {i for i in embedded if i <= target[2]}
+            vec_ids = {r[0] for r in conn.execute(f"SELECT rowid FROM {target[0]}")}
+            if vec_ids != copied:
+                out.append(f"rebuild of {target[0]} out of step: {len(vec_ids ^ copied)} ids differ")
     orphans = conn.execute(
         "SELECT count(*) FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)"
     ).fetchone()[0]

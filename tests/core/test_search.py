@@ -6,7 +6,7 @@ import pytest
 from almanac.core.embedding import HashEmbedder
 from almanac.core.errors import QueryError
 from almanac.core.library import Library
-from almanac.core.search import FusionConfig, Searcher, fts_query, make_snippet, rrf
+from almanac.core.search import FusionConfig, KeywordQuery, Searcher, fts_query, make_snippet, rrf
 from almanac.core.settings import Settings
 
 
@@ -162,3 +162,100 @@ def test_snippet_window_and_marks():
     snippet, marks = make_snippet(text, {"kettle", "vinegar", "the"})
     assert "kettle" in snippet and snippet.startswith("…") and snippet.endswith("…")
     assert {snippet[s:e] for s, e in marks} == {"kettle", "vinegar"}
+
+
+# -- exact identifiers and phrases (real FTS5) ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def identifiers(tmp_path_factory):
+    """Each exact sequence sits in one passage of a file 60 folders deep; shallow files share its parts."""
+    emb = HashEmbedder()
+    tmp = tmp_path_factory.mktemp("ids")
+    root = tmp / "lib"
+    deep = root.joinpath(*[f"level{i}-nested-folder" for i in range(60)])
+    deep.mkdir(parents=True)
+    (deep / "incident.txt").write_text(
+        "Ticket WOMBAT-OK-14 closed after the rollback. The gateway logged ERR_CONN_RESET twice.\n\n"
+        "We call jit.flush before every snapshot."
+    )
+    shallow = {
+        "a.txt": "wombat ok: the wombat survey says ok, ok, wombat numbers are fine",
+        "b.txt": "ticket WOMBAT-OK-15 has 14 items, all ok; wombat team",
+        "c.txt": "conn reset err: reset the conn after an err, conn conn reset",
+        "d.txt": "ERR_CONN_REFUSED and a reset of the conn",
+        "e.txt": "the jit compiler can flush; flush the jit cache, jit compilers flush often, flush jit",
+        "f.txt": "green leaves steeped as tea; tea that is green",
+        "g.txt": "a cup of green tea in the morning",
+    }
+    for name, text in shallow.items():
+        (root / name).write_text(text)
+    db = tmp / "ids.db"
+    with Library(db, settings=Settings(), embedder=emb) as lib:
+        lib.add_folder(root)
+        lib.index()
+    s = Searcher(db, emb)
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize(
+    "query", ["WOMBAT-OK-14", "ERR_CONN_RESET", "jit.flush", "what happened to WOMBAT-OK-14?", "why ERR_CONN_RESET"]
+)
+def test_exact_identifier_ranks_first(identifiers, query):
+    hits = identifiers.search(query, k=5, mode="keyword").hits
+    assert hits[0].path.endswith("incident.txt"), [h.path.rsplit("/", 1)[1] for h in hits]
+    hybrid = identifiers.search(query, k=5, mode="hybrid").hits
+    assert any(h.path.endswith("incident.txt") and h.keyword_rank == 1 for h in hybrid)
+
+
+def test_parts_still_match_without_the_sequence(identifiers):
+    names = {h.path.rsplit("/", 1)[1] for h in identifiers.search("WOMBAT-OK-14", k=10, mode="keyword").hits}
+    assert {"incident.txt", "a.txt", "b.txt"} <= names
+
+
+def test_quoted_phrase_matches_as_phrase(identifiers):
+    hits = identifiers.search('"green tea"', k=5, mode="keyword").hits
+    assert hits[0].path.endswith("g.txt")
+    assert hits[1].path.endswith("f.txt")  # both words, not as a phrase: after it
+
+
+def test_keyword_query_parts():
+    q = KeywordQuery.parse('why is "Green  Tea" ERR_CONN_RESET and jit.flush() doesn\'t WOMBAT-OK-14?')
+    assert q.phrases == ["green tea", "err conn reset", "jit flush", "wombat ok 14"]
+    assert "doesn" in q.words and "why" not in q.words
+    assert q.phrases_match() == '{text title} : ("green tea" OR "err conn reset" OR "jit flush" OR "wombat ok 14")'
+
+
+# -- folder scopes ----------------------------------------------------------------------------------------
+
+
+def test_tiny_folder_beside_a_large_one(tmp_path):
+    """300 passages in a big folder outrank the one in a tiny folder on every list: the scope must still
+    find it (the old global top-N post-filter returned nothing)."""
+    emb = HashEmbedder()
+    big, tiny = tmp_path / "big", tmp_path / "tiny"
+    big.mkdir()
+    tiny.mkdir()
+    for i in range(300):
+        (big / f"n{i}.txt").write_text(f"kettle descale vinegar kettle descale vinegar kettle note {i}")
+    (tiny / "one.txt").write_text("an old kettle in the shed, among other tools and garden things")
+    sibling = tmp_path / "tiny-extra"  # its name extends the tiny folder's: it must stay outside the scope
+    sibling.mkdir()
+    (sibling / "two.txt").write_text("another kettle")
+    db = tmp_path / "i.db"
+    with Library(db, settings=Settings(), embedder=emb) as lib:
+        for folder in (big, tiny, sibling):
+            lib.add_folder(folder)
+        lib.index()
+    s = Searcher(db, emb)
+    try:
+        for mode in ("keyword", "vector", "hybrid"):
+            assert not any(h.path.endswith("one.txt") for h in s.search("kettle descale vinegar", k=10, mode=mode).hits)
+            hits = s.search("kettle descale vinegar", k=10, mode=mode, folders=[str(tiny)]).hits
+            assert [h.path.rsplit("/", 1)[1] for h in hits] == ["one.txt"], mode
+        # A file's own path is a scope too.
+        hits = s.search("kettle", k=10, mode="keyword", folders=[str(tiny / "one.txt")]).hits
+        assert [h.path.rsplit("/", 1)[1] for h in hits] == ["one.txt"]
+    finally:
+        s.close()
