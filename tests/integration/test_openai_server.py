@@ -28,19 +28,21 @@ LAUNCH = (
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = free_port()
+    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("w+b")  # a pipe would fill and block it
     proc = subprocess.Popen(
         [sys.executable, "-c", LAUNCH, "--model", str(bundled_llm_path()), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--seed", "1234"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
     try:
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+                log.seek(0)
+                pytest.fail(f"llama_cpp.server exited: {log.read().decode(errors='replace')[-2000:]}")
             try:
                 with urllib.request.urlopen(base + "/models", timeout=1) as r:
                     if r.status == 200:
@@ -58,6 +60,7 @@ def server():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
 
 
 MESSAGES = [
