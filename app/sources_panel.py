@@ -16,8 +16,8 @@ from pathlib import Path
 
 from almanac.core.answer import Answer, Source
 from almanac.core.hits import Hit
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRectF, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QFont, QPalette, QTextCursor
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QPalette, QTextCursor
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from .document_text import TextLoader
+from .open_file import open_for_viewing
 
 try:  # QtPdf ships in the separate PySide6-Pdf wheel; without it PDFs preview as their passage
     from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
@@ -50,8 +51,8 @@ PASSAGE_ANCHOR = "passage"
 
 
 def open_path(path: str) -> bool:
-    """Open a file with the desktop's default application (a function so tests can replace it)."""
-    return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+    """Open a file to read it, never to run it (a function so tests can replace it)."""
+    return open_for_viewing(path)
 
 
 def marked_html(text: str, marks: list[tuple[int, int]]) -> str:

@@ -1,22 +1,51 @@
 """Which files of a library folder are skipped, in `.gitignore` syntax.
 
-Rules come from the library defaults (Settings.ignore_patterns) plus a `.almanacignore` in the folder's root
-and in any sub-folder, whose patterns apply below it as `.gitignore` files do.
+Rules come from the fixed secret patterns (core.secret_files, which no setting can turn off), the user's
+patterns (Settings.ignore_patterns), and a `.almanacignore` in the folder's root and in any sub-folder, whose
+patterns apply below it as `.gitignore` files do.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import pathspec
 
 from .cancel import CancelToken
+from .secret_files import SECRET_PATTERNS
 
 log = logging.getLogger(__name__)
 
 IGNORE_FILE = ".almanacignore"
+_ANY_FOLDER = "^(?:.+/)?"  # how pathspec begins the regex of a pattern that may match at any depth
+
+
+def _one_regex(spec: pathspec.PathSpec) -> re.Pattern[str]:
+    """One regex for a list of include-only patterns, matching what the spec matches. Asked of every path
+    under every library folder, it must be quick: the common "any depth" prefix is factored out, so the
+    path's folders are walked once rather than once per pattern (10 us instead of 70 us a path)."""
+    anywhere, anchored = [], []
+    for pattern in spec.patterns:
+        regex = re.sub(r"\(\?P<\w+>", "(?:", pattern.regex.pattern)  # group names repeat across patterns
+        if regex.startswith(_ANY_FOLDER):
+            anywhere.append(f"(?:{regex[len(_ANY_FOLDER):]})")
+        else:
+            anchored.append(f"(?:{regex})")
+    parts = [f"{_ANY_FOLDER}(?:{'|'.join(anywhere)})"] if anywhere else []
+    return re.compile("|".join(parts + anchored))
+
+
+SECRET_SPEC = pathspec.GitIgnoreSpec.from_lines(SECRET_PATTERNS)
+_SECRETS = _one_regex(SECRET_SPEC)
+
+
+def is_secret(path: Path, *, is_dir: bool = False) -> bool:
+    """Does the fixed secret list cover this absolute path (case-insensitively, any part of it)?"""
+    probe = path.as_posix().lstrip("/").lower()
+    return _SECRETS.match(probe + "/" if is_dir else probe) is not None
 
 
 class IgnoreRules:
@@ -60,6 +89,8 @@ class IgnoreRules:
             rel = path.relative_to(self.root).as_posix()
         except ValueError:
             return True  # outside the folder (a symlink pointing out): never followed
+        if is_secret(path, is_dir=is_dir):
+            return True
         if rel in ("", "."):
             return False
         probe = rel + "/" if is_dir else rel

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,11 @@ from .chunking import chunk_text
 from .embedding import Embedder, TokenCounter
 from .errors import ExtractionError
 from .extractors import Extracted, is_binary, kind_of
+from .extractors.model import storable
+from .extractors.text import BINARY_REASON
 from .extractors.worker import ExtractionWorker
 from .ignore import IgnoreRules, walk
+from .secret_files import PRIVATE_KEY_REASON, holds_private_key
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +57,7 @@ class SyncReport:
     deleted: int = 0
     failed: int = 0
     chunks_added: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (path for display, reason)
 
 
 def split_into_chunks(
@@ -67,6 +71,14 @@ def split_into_chunks(
             out.append(store.NewChunk(shifted, section.page, section.heading))
         offset += len(section.text) + len(SECTION_JOIN)
     return out
+
+
+def _same_stat(state: store.DocState, path: Path) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns)
 
 
 class Indexer:
@@ -128,7 +140,9 @@ class Indexer:
             root = Path(folder.path)
             if not root.is_dir():
                 # An unplugged drive or a deleted folder: keep its index until the user removes it.
-                report.failures.append((folder.path, "Folder is missing or unreadable; its index was kept."))
+                report.failures.append(
+                    (store.display_path(folder.path), "Folder is missing or unreadable; its index was kept.")
+                )
                 continue
             files, too_big = walk(
                 root, self.rules_for(folder), max_bytes=int(self.settings.max_file_mb * 1e6), cancel=cancel
@@ -137,6 +151,12 @@ class Indexer:
             known = store.documents_in(self.conn, folder.id)
             report.scanned += len(files) + len(too_big)
             for path, reason in too_big:
+                state = known.get(str(path))
+                if kind_of(path) is None:
+                    continue  # not a document at all (a video, a disk image): nothing to tell
+                if state and state.status == "failed" and _same_stat(state, path):
+                    report.unchanged += 1  # told before; not re-recorded at every sync
+                    continue
                 self._fail(folder, path, reason, report)
             present = {str(p) for p in files} | {str(p) for p, _ in too_big}
             changed = []
@@ -163,7 +183,7 @@ class Indexer:
             for path in changed:
                 if cancel:
                     cancel.checkpoint()
-                notify(Progress("reading", done, total, current=str(path)))
+                notify(Progress("reading", done, total, current=store.display_path(str(path))))
                 moved_from = self.index_file(folder, path, report, renamed_from=by_hash)
                 if moved_from is not None:
                     missing.pop(moved_from, None)
@@ -187,17 +207,33 @@ class Indexer:
         *,
         renamed_from: dict[str, store.DocState] | None = None,
     ) -> str | None:
-        """Index one file if its content changed. Returns the old path when it turned out to be a move."""
+        """Index one file if its content changed. Returns the old path when it turned out to be a move.
+
+        What can be decided from the name and the size is decided before the file is opened: a file of an
+        unsupported kind is never read, one over the size limit is never read nor hashed (whichever path
+        brought it here: a scan or the watcher).
+        """
+        kind = kind_of(path)
         try:
             st = path.stat()
-            if not path.is_file():
-                return None
-            data = path.read_bytes()
         except OSError as err:
             self._fail(folder, path, f"Cannot read the file: {err.strerror or err}", report)
             return None
-        digest = store.content_hash(data)
+        if not stat.S_ISREG(st.st_mode):
+            return None  # a FIFO or device is never opened: reading one can block forever
         state = store.document(self.conn, str(path))
+        if kind is None:
+            if state:  # it was indexed under rules that allowed it; it is no longer a document
+                store.delete_documents(self.conn, [state.id])
+            return None
+        if st.st_size > self.settings.max_file_mb * 1e6:
+            self._fail(folder, path, f"Larger than the {self.settings.max_file_mb:g} MB limit", report, st)
+            return None
+        try:
+            digest = store.file_hash(path)
+        except OSError as err:
+            self._fail(folder, path, f"Cannot read the file: {err.strerror or err}", report, st)
+            return None
         if state and state.content_hash == digest and state.status == "indexed" and not self._rechunk:
             store.touch_document(self.conn, state.id, st.st_size, st.st_mtime_ns)
             report.unchanged += 1
@@ -207,18 +243,17 @@ class Indexer:
             store.move_document(self.conn, old.id, str(path), folder.id, st.st_size, st.st_mtime_ns)
             report.moved += 1
             return old.path
-        kind = kind_of(path)
-        if kind is None or (kind in ("text", "code") and is_binary(path)):
-            if state:  # it was indexed under rules that allowed it; it is no longer a document
-                store.delete_documents(self.conn, [state.id])
-            return None
-        if st.st_size > self.settings.max_file_mb * 1e6:
-            self._fail(
-                folder, path, f"Larger than the {self.settings.max_file_mb:.0f} MB limit", report, st, digest
-            )
+        try:
+            if kind in ("text", "code") and is_binary(path):
+                self._fail(folder, path, BINARY_REASON, report, st, digest)
+                return None
+        except OSError as err:
+            self._fail(folder, path, f"Cannot read the file: {err.strerror or err}", report, st)
             return None
         try:
-            extracted = self._extractor().extract(path)
+            extracted = storable(self._extractor().extract(path))
+            if holds_private_key(extracted):
+                raise ExtractionError(PRIVATE_KEY_REASON)
             chunks = split_into_chunks(
                 extracted, self.embedder, max_tokens=self.max_tokens, overlap=self.settings.chunk_overlap
             )
@@ -270,7 +305,7 @@ class Indexer:
             reason=reason,
         )
         report.failed += 1
-        report.failures.append((str(path), reason))
+        report.failures.append((store.display_path(str(path)), reason))
 
     # -- phase 2 --------------------------------------------------------------------------------------------
 

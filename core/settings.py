@@ -23,20 +23,7 @@ DEFAULT_IGNORE = [
     "dist/",
     "target/",
     "*.egg-info/",
-    # secrets
-    ".env",
-    ".env.*",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    "*.keychain",
-    "*.keychain-db",
-    "*.kdbx",
+    # (secrets are not here: core.secret_files.SECRET_PATTERNS always applies and cannot be edited)
     # lock and temporary files editors leave behind
     "~$*",
     "*~",
@@ -45,6 +32,13 @@ DEFAULT_IGNORE = [
     "*.part",
     "*.crdownload",
 ]
+
+# Secret patterns that earlier versions copied into every user's list; they now live in the fixed list, so
+# loading drops them (the user's list keeps only what the user can meaningfully change).
+_FORMER_SECRET_DEFAULTS = frozenset(
+    {".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+     "*.keychain", "*.keychain-db", "*.kdbx"}
+)  # fmt: skip
 
 
 @dataclass
@@ -89,6 +83,11 @@ class Settings:
                     else:
                         continue
                 values[key] = value
+        if "ignore_patterns" in values:
+            patterns = values["ignore_patterns"]
+            values["ignore_patterns"] = [
+                p for p in patterns if isinstance(p, str) and p.strip() not in _FORMER_SECRET_DEFAULTS
+            ]
         return cls(**values)
 
     def save(self, path: Path | None = None) -> None:

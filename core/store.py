@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,55 @@ from .chunking import Chunk
 
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    """`content_hash` of a file's bytes, read in blocks: a large file is never held whole in memory."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+
+
+# --- file names that are not valid UTF-8 ----------------------------------------------------------------
+# Python gives such names with each undecodable byte as a lone surrogate U+DC80..U+DCFF ("surrogateescape",
+# what os.walk and os.fsdecode return). SQLite text must be UTF-8, so apsw refuses those strings. In the
+# database each such byte is written as a noncharacter (U+FDD0, which Unicode sets aside for internal use)
+# plus two hex digits, and a U+FDD0 that really is in a name is doubled: lossless, and ordinary names are
+# stored exactly as before. Because the mapping is character by character, "is below this folder" prefix
+# tests and range scans work unchanged on the stored form.
+
+_ESC = "\ufdd0"
+_ESCAPED = re.compile("[\udc80-\udcff\ufdd0]")
+_STORED_ESCAPE = re.compile("\ufdd0(\ufdd0|[0-9A-F]{2})")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _ESC * 2 if char == _ESC else f"{_ESC}{ord(char) - 0xDC00:02X}"
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    return _ESC if code == _ESC else chr(0xDC00 + int(code, 16))
+
+
+def path_to_db(path: str) -> str:
+    """The stored form of a path (identical for every name that is valid UTF-8)."""
+    if not _ESCAPED.search(path):
+        return path
+    return _ESCAPED.sub(_escape, path)
+
+
+def path_from_db(stored: str) -> str:
+    """The file-system path (as os.fsdecode gives it) of a stored path; safe on an already decoded path."""
+    if _ESC not in stored:
+        return stored
+    return _STORED_ESCAPE.sub(_unescape, stored)
+
+
+def display_path(path: str) -> str:
+    """A path for people (printing, status, FTS): each undecodable byte shown as U+FFFD."""
+    path = path_from_db(path)
+    return os.fsencode(path).decode("utf-8", errors="replace") if _ESCAPED.search(path) else path
 
 
 def text_hash(text: str) -> str:
@@ -56,10 +106,11 @@ class NewChunk:
 
 
 def folders(conn: apsw.Connection) -> list[Folder]:
-    return [Folder(i, p) for i, p in conn.execute("SELECT id, path FROM folders ORDER BY path")]
+    return [Folder(i, path_from_db(p)) for i, p in conn.execute("SELECT id, path FROM folders ORDER BY path")]
 
 
 def add_folder(conn: apsw.Connection, path: str) -> int:
+    path = path_to_db(path)
     with conn:
         conn.execute(
             "INSERT INTO folders(path, added_at) VALUES (?, ?) ON CONFLICT(path) DO NOTHING",
@@ -93,19 +144,25 @@ def remove_folder(conn: apsw.Connection, folder_id: int) -> None:
 # --- documents ----------------------------------------------------------------------------------------------
 
 
+def _doc_state(row: tuple) -> DocState:
+    return DocState(row[0], path_from_db(row[1]), *row[2:])
+
+
 def documents_in(conn: apsw.Connection, folder_id: int) -> dict[str, DocState]:
     rows = conn.execute(
         "SELECT id, path, size, mtime_ns, content_hash, status FROM documents WHERE folder_id = ?",
         (folder_id,),
     )
-    return {r[1]: DocState(*r) for r in rows}
+    states = (_doc_state(r) for r in rows)
+    return {d.path: d for d in states}
 
 
 def document(conn: apsw.Connection, path: str) -> DocState | None:
     row = conn.execute(
-        "SELECT id, path, size, mtime_ns, content_hash, status FROM documents WHERE path = ?", (path,)
+        "SELECT id, path, size, mtime_ns, content_hash, status FROM documents WHERE path = ?",
+        (path_to_db(path),),
     ).fetchone()
-    return DocState(*row) if row else None
+    return _doc_state(row) if row else None
 
 
 def replace_document(
@@ -142,7 +199,7 @@ def replace_document(
             chunk_id = conn.last_insert_rowid()
             conn.execute(
                 "INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)",
-                (chunk_id, _fts_text(c), title, path),
+                (chunk_id, _fts_text(c), title, display_path(path)),
             )
     return doc_id
 
@@ -171,10 +228,11 @@ def move_document(
 ) -> None:
     """A rename or move with unchanged content: new path, same chunks and vectors."""
     with conn:
-        conn.execute("DELETE FROM documents WHERE path = ? AND id != ?", (new_path, doc_id))
+        stored = path_to_db(new_path)
+        conn.execute("DELETE FROM documents WHERE path = ? AND id != ?", (stored, doc_id))
         conn.execute(
             "UPDATE documents SET path = ?, folder_id = ?, size = ?, mtime_ns = ? WHERE id = ?",
-            (new_path, folder_id, size, mtime_ns, doc_id),
+            (stored, folder_id, size, mtime_ns, doc_id),
         )
         title = conn.execute("SELECT title FROM documents WHERE id = ?", (doc_id,)).fetchone()[0]
         rows = conn.execute(
@@ -186,7 +244,7 @@ def move_document(
             conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", (chunk_id,))
             conn.execute(
                 "INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)",
-                (chunk_id, fts_text, title, new_path),
+                (chunk_id, fts_text, title, display_path(new_path)),
             )
 
 
@@ -209,6 +267,7 @@ def _upsert_document(
     status: str,
     error: str | None,
 ) -> int:
+    path = path_to_db(path)
     conn.execute(
         "INSERT INTO documents(folder_id, path, size, mtime_ns, content_hash, kind, title, status, error,"
         " indexed_at)"
@@ -344,7 +403,7 @@ class Status:
     failed: int
     chunks: int
     embedded: int
-    failures: list[tuple[str, str]]  # (path, reason)
+    failures: list[tuple[str, str]]  # (path for display (see display_path), reason)
     db_bytes: int
     embedding_model: str | None
     embedding_dim: int | None
@@ -392,7 +451,7 @@ def status(conn: apsw.Connection, db_file: Path) -> Status:
         failed=failed,
         chunks=n_chunks,
         embedded=n_embedded,
-        failures=[(p, r or "") for p, r in failures],
+        failures=[(display_path(p), r or "") for p, r in failures],
         db_bytes=size,
         embedding_model=model[0] if model else None,
         embedding_dim=model[1] if model else None,
@@ -405,7 +464,7 @@ def status(conn: apsw.Connection, db_file: Path) -> Status:
 def _under_bounds(directory: str) -> tuple[str, str]:
     # Paths below `directory` sort between "dir/" and "dir0" ("0" follows "/" in UTF-8 and code points),
     # so the UNIQUE index on documents.path answers this as a range scan.
-    base = directory.rstrip(os.sep)
+    base = path_to_db(directory).rstrip(os.sep)
     return base + os.sep, base + chr(ord(os.sep) + 1)
 
 
@@ -416,7 +475,8 @@ def documents_under(conn: apsw.Connection, directory: str) -> dict[str, DocState
         "SELECT id, path, size, mtime_ns, content_hash, status FROM documents WHERE path >= ? AND path < ?",
         (lo, hi),
     )
-    return {r[1]: DocState(*r) for r in rows}
+    states = (_doc_state(r) for r in rows)
+    return {d.path: d for d in states}
 
 
 def move_documents_under(conn: apsw.Connection, old_dir: str, new_dir: str, folder_id: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from pathlib import Path
 
 import docx
@@ -14,6 +15,33 @@ from ..errors import ExtractionError
 from .model import Extracted, SectionBuilder, clean_title
 
 _HEADING_STYLE = re.compile(r"Heading ([1-9])$")
+
+# A zip bomb is refused from its directory, before anything is inflated. zipfile never returns more than a
+# member's declared size, so the declared sizes bound what parsing can inflate. Word's XML compresses 5-20x;
+# deflate cannot exceed about 1,030x, which small bombs approach.
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_RATIO = 200  # for a member that unpacks to more than RATIO_FLOOR_BYTES
+RATIO_FLOOR_BYTES = 4 * 1024 * 1024
+
+
+def check_unpacked_size(data: bytes) -> None:
+    """Raise ExtractionError when the DOCX (a zip) would unpack to too much, or compresses like a bomb."""
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as err:
+        raise ExtractionError("File is not valid DOCX") from err
+    total = sum(m.file_size for m in members)
+    if total > MAX_UNPACKED_BYTES:
+        raise ExtractionError(
+            f"DOCX would unpack to {total / 1e6:,.0f} MB (more than {MAX_UNPACKED_BYTES / 1e6:.0f} MB):"
+            " not read, it may be a zip bomb"
+        )
+    for m in members:
+        if m.file_size > RATIO_FLOOR_BYTES and m.file_size > MAX_RATIO * max(m.compress_size, 1):
+            raise ExtractionError(
+                f"DOCX part {m.filename} is compressed {m.file_size / max(m.compress_size, 1):,.0f} to 1:"
+                " not read, it may be a zip bomb"
+            )
 
 
 def _style_name(paragraph: Paragraph) -> str:
@@ -40,6 +68,7 @@ def _table_lines(table: Table) -> list[str]:
 
 def extract_docx(path: Path) -> Extracted:
     data = path.read_bytes()  # an OSError here is about the file, not the format
+    check_unpacked_size(data)
     try:
         document = docx.Document(io.BytesIO(data))
         title = clean_title(document.core_properties.title)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from .text import SNIFF_BYTES, looks_binary
+from .text import SNIFF_BYTES, has_bom, sample_is_binary, sample_offsets
 
 _TEXT_EXTENSIONS = {".txt", ".text", ".rst", ".log", ".org", ".tex", ".adoc", ".asciidoc", ".nfo", ".me"}
 _CODE_EXTENSIONS = {
@@ -51,6 +52,13 @@ def kind_of(path: Path) -> str | None:
 
 
 def is_binary(path: Path) -> bool:
-    """True when the first 8 KiB hold a NUL byte (UTF-16/32 with a BOM excepted) or are mostly non-text."""
+    """True when the start, middle or end of the file (8 KiB each) is not text; never reads more."""
     with path.open("rb") as fh:
-        return looks_binary(fh.read(SNIFF_BYTES))
+        head = fh.read(SNIFF_BYTES)
+        if has_bom(head):
+            return False  # UTF-16/32 text is full of NUL bytes
+        for at in sample_offsets(os.fstat(fh.fileno()).st_size):
+            fh.seek(at)
+            if sample_is_binary(fh.read(SNIFF_BYTES), at_start=at == 0):
+                return True
+    return False

@@ -26,6 +26,19 @@ class Extracted:
     sections: list[Section] = field(default_factory=list)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(extracted: Extracted) -> Extracted:
+    """Replace lone surrogates (a title taken from an undecodable file name, a PDF's broken character map)
+    with U+FFFD: SQLite text must be UTF-8. One character for one keeps every offset."""
+    extracted.title = _LONE_SURROGATE.sub("\ufffd", extracted.title)
+    for section in extracted.sections:
+        section.text = _LONE_SURROGATE.sub("\ufffd", section.text)
+        section.heading = _LONE_SURROGATE.sub("\ufffd", section.heading)
+    return extracted
+
+
 def clean_title(title: object) -> str:
     """Single-line, bounded title; "" for anything that is not usable text."""
     if not isinstance(title, str):

@@ -12,6 +12,7 @@ from ..errors import ExtractionError
 from .model import Extracted, Section
 
 SNIFF_BYTES = 8192
+BINARY_REASON = "Looks like binary data, not text"
 
 # UTF-32 before UTF-16: the UTF-32-LE BOM starts with the UTF-16-LE one.
 _BOMS = (
@@ -24,17 +25,64 @@ _BOMS = (
 
 # Bytes that occur in text files (the heuristic `file` uses): printable, whitespace, BEL, BS, ESC.
 _TEXT_BYTES = bytes({7, 8, 9, 10, 12, 13, 27} | set(range(0x20, 0x100)) - {0x7F})
+# Encodings a text file on a desktop is likely in: UTF-8, then the Windows code pages for Western, Central
+# European, Cyrillic and Greek text, then the Japanese, Chinese and Korean ones. (Latin-1 is not listed: it
+# decodes any byte, so it cannot tell text from noise; Western text in it is valid Windows-1252.)
+_LIKELY_ENCODINGS = (
+    "utf-8", "cp1252", "cp1250", "cp1251", "cp1253", "cp932", "euc_jp", "gb18030", "big5", "cp949"
+)  # fmt: skip
+_MAX_DECODE_ERRORS = 0.002  # per byte: a stray bad byte or two in real text, never the 1 %+ of noise
 _WESTERN_MARGIN = 0.1  # of charset-normalizer's "chaos" (0 = clean, 1 = noise)
 _OVERSTRIKE = re.compile(r"[^\x08\n]\x08")
 
 
-def looks_binary(head: bytes) -> bool:
-    """True when the first bytes of a file are not text: a NUL byte, or mostly control bytes."""
-    if not head or any(head.startswith(bom) for bom, _ in _BOMS):
+def has_bom(data: bytes) -> bool:
+    return any(data.startswith(bom) for bom, _ in _BOMS)
+
+
+def sample_is_binary(sample: bytes, *, at_start: bool) -> bool:
+    """True when these bytes of a file are not text in any common encoding.
+
+    A NUL byte or many control bytes say so at once. Otherwise the sample must decode, with almost no
+    errors, as UTF-8 or one of the common legacy encodings. Random or compressed bytes never do: each of
+    these encodings leaves some byte values or pairs undefined, which random data hits at 1-50 % of its
+    bytes. (charset-normalizer is no judge here: it reads random high bytes as Korean with no "chaos".) A
+    sample from inside a file may begin in the middle of a character, so a few start offsets are tried.
+    """
+    if not sample:
+        return False
+    if at_start and has_bom(sample):
         return False  # UTF-16/32 text is full of NUL bytes
-    if b"\x00" in head:
+    if b"\x00" in sample:
         return True
-    return len(head.translate(None, _TEXT_BYTES)) > 0.3 * len(head)
+    if len(sample.translate(None, _TEXT_BYTES)) > 0.3 * len(sample):
+        return True
+    allowed = _MAX_DECODE_ERRORS * len(sample)
+    offsets = (0,) if at_start else (0, 1, 2, 3)
+    for encoding in _LIKELY_ENCODINGS:
+        for skip in offsets:
+            decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+            decoded = decoder.decode(sample[skip:], final=False)
+            if decoded.count("\ufffd") <= allowed:
+                return False
+    return True
+
+
+def sample_offsets(size: int) -> list[int]:
+    """Where to take SNIFF_BYTES samples of a file: its start, middle and end (text with a binary payload
+    appended, like a self-extracting shell installer, is binary)."""
+    if size <= SNIFF_BYTES:
+        return [0]
+    return sorted({0, (size - SNIFF_BYTES) // 2, size - SNIFF_BYTES})
+
+
+def data_is_binary(data: bytes) -> bool:
+    """`sample_is_binary` on the samples of a file's bytes; after a BOM only the start is judged."""
+    if has_bom(data):
+        return False
+    return any(
+        sample_is_binary(data[at : at + SNIFF_BYTES], at_start=at == 0) for at in sample_offsets(len(data))
+    )
 
 
 def decode_bytes(data: bytes) -> str:
@@ -69,8 +117,8 @@ def clean_text(text: str) -> str:
 
 def read_text(path: Path) -> str:
     data = path.read_bytes()
-    if looks_binary(data[:SNIFF_BYTES]):
-        raise ExtractionError("File looks binary, not text")
+    if data_is_binary(data):
+        raise ExtractionError(BINARY_REASON)
     return clean_text(decode_bytes(data))
 
 

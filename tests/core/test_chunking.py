@@ -1,5 +1,5 @@
 import pytest
-from almanac.core.chunking import chunk_text
+from almanac.core.chunking import CHARS_PER_TOKEN, chunk_text
 
 
 def test_short_text_is_one_chunk(hash_embedder):
@@ -52,3 +52,39 @@ def test_model_limit_holds_for_long_unbroken_strings(real_embedder):
 def test_rejects_silly_limits(hash_embedder):
     with pytest.raises(ValueError):
         chunk_text("a b c", hash_embedder, max_tokens=2)
+
+
+def test_character_cap_splits_a_pathological_token(hash_embedder):
+    word = "y" * 1_000_000
+    text = "Start here. " + word + " and the end."
+    chunks = chunk_text(text, hash_embedder, max_tokens=50)
+    cap = 50 * CHARS_PER_TOKEN
+    assert all(len(c.text) <= cap and text[c.start : c.end] == c.text for c in chunks)
+    assert len(chunks) >= 1_000_000 // cap
+    assert "".join(c.text for c in chunks if set(c.text) == {"y"}) == word
+    assert chunks[0].text == "Start here." and chunks[-1].text == "and the end."
+
+
+def test_character_cap_bounds_chunks_of_long_tokens(hash_embedder):
+    text = " ".join(f"{i:04d}" + "z" * 150 for i in range(300))  # each "word" far longer than usual
+    chunks = chunk_text(text, hash_embedder, max_tokens=200, max_chars=1000)
+    assert all(len(c.text) <= 1000 for c in chunks)
+    assert all(c.start == 0 or text[c.start - 1] == " " for c in chunks)  # still never mid-word
+    assert chunks[-1].end == len(text)
+
+
+def test_character_cap_leaves_ordinary_text_alone(hash_embedder):
+    text = "The quick brown fox jumps over the lazy dog. " * 400
+    capped = chunk_text(text, hash_embedder, max_tokens=60, overlap=8)
+    uncapped = chunk_text(text, hash_embedder, max_tokens=60, overlap=8, max_chars=10**9)
+    assert capped == uncapped
+
+
+@pytest.mark.slow
+def test_five_megabyte_word_with_real_tokenizer(real_embedder):
+    word = "q" * 5_000_000
+    chunks = chunk_text(f"head {word} tail", real_embedder, max_tokens=real_embedder.max_tokens)
+    cap = real_embedder.max_tokens * CHARS_PER_TOKEN
+    assert all(len(c.text) <= cap for c in chunks) and len(chunks) >= 5_000_000 // cap
+    assert all(len(real_embedder.token_spans(c.text)) == c.n_tokens <= real_embedder.max_tokens for c in chunks)
+    assert "".join(c.text for c in chunks if set(c.text) == {"q"}) == word

@@ -375,9 +375,14 @@ def test_is_binary(tmp_path: Path) -> None:
     assert {name: is_binary(tmp_path / name) for name in cases} == {
         name: name.endswith(".bin") for name in cases
     }
-    late = tmp_path / "nul-after-8k.txt"
-    late.write_bytes(b"a" * 9000 + b"\x00")
-    assert not is_binary(late)
+    # The start, middle and end are judged: text with a binary payload appended is binary. Between the
+    # samples nothing is read, so the cost stays at 24 KiB a file.
+    late = tmp_path / "nul-at-the-end.txt"
+    late.write_bytes(b"a" * 100_000 + b"\x00")
+    assert is_binary(late)
+    between = tmp_path / "nul-between-samples.txt"
+    between.write_bytes(b"a" * 20_000 + b"\x00" + b"a" * 100_000)
+    assert not is_binary(between)
 
 
 # --- ExtractionWorker ------------------------------------------------------------------------------------
