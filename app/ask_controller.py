@@ -1,7 +1,9 @@
-"""The ask thread: owns a Searcher (its own read connection) and the local LLM, loaded once and kept warm.
+"""The ask thread: owns the answer pipeline (core.pipeline: a Searcher on its own read connection and the
+local LLM, loaded once and kept warm), the same one the CLI uses.
 
 Questions run here one at a time, beside indexing (WAL lets the reader read while the writer writes). The
-answer streams back in batches of text, at most one signal every ~30 ms, then the whole `Answer` follows.
+quick answer comes back as soon as retrieval has found it, before the model starts; then the answer streams
+back in batches of text, at most one signal every ~30 ms, then the whole `Answer` follows.
 """
 
 from __future__ import annotations
@@ -10,15 +12,13 @@ import copy
 import logging
 import operator
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
-from almanac.core.answer import Answer, Answerer
+from almanac.core.answer import Answer, AskEvent, QuickAnswerFound, TokensArrived
 from almanac.core.embedding import Embedder
 from almanac.core.errors import AlmanacError, Cancelled, QueryError
-from almanac.core.library import open_searcher
-from almanac.core.llm import LocalLLM
-from almanac.core.search import Searcher
+from almanac.core.pipeline import AnswerPipeline, ModelFactory
+from almanac.core.pipeline import default_model as default_llm
 from almanac.core.settings import Settings
 from PySide6.QtCore import QObject, Signal
 
@@ -27,22 +27,15 @@ from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
-LLMFactory = Callable[[Settings], LocalLLM]
+LLMFactory = ModelFactory
 TOKEN_INTERVAL_MS = 30
 LLM_FIELDS = ("llm_path", "context_size", "threads", "gpu_layers")
-
-
-def default_llm(settings: Settings) -> LocalLLM:
-    return LocalLLM(
-        Path(settings.llm_path) if settings.llm_path else None,
-        n_ctx=settings.context_size,
-        n_threads=settings.threads,  # 0: core.llm.default_threads()
-        n_gpu_layers=settings.gpu_layers,
-    )
+__all__ = ["LLM_FIELDS", "AskController", "LLMFactory", "default_llm"]
 
 
 class AskController(QObject):
     modelStateChanged = Signal(str, str)  # "loading" | "ready" | "error", and words for the status bar
+    quickAnswered = Signal(object)  # core.answer.QuickAnswerFound, before the model starts
     tokensArrived = Signal(str)  # the next piece of the answer (batched)
     answered = Signal(object)  # core.answer.Answer (stopped tells how it ended)
     askFailed = Signal(object)  # the exception; shown with the turn it belongs to
@@ -58,14 +51,9 @@ class AskController(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._db_path = db_path
-        self._llm_factory = llm_factory
         self._on_error = on_error
-        # Ask-thread state: set here before the first job, then only touched by jobs.
-        self._settings = copy.deepcopy(settings)
-        self._llm: LocalLLM | None = None
-        self._searcher: Searcher | None = None
-        self._embedder: Embedder | None = None
+        # Ask-thread state: made here before the first job, then only touched by jobs.
+        self._pipeline = AnswerPipeline(db_path, None, copy.deepcopy(settings), model_factory=llm_factory)
         # GUI-thread state.
         self._llm_state = "idle"
         self._embedder_state = "pending"  # "pending" | "loading" | "ready" | "failed" | "error" (no library)
@@ -148,7 +136,7 @@ class AskController(QObject):
     def _answered(self, answer: Answer) -> None:
         self._tokens.flush()  # every piece before the whole answer
         self._done()
-        if self._llm_state == "error" and answer.stopped != "no context":
+        if self._llm_state == "error" and answer.stopped not in ("no context", "declined"):
             self._loaded(0.0)  # it failed at start-up and loaded for this question
         self.answered.emit(answer)
 
@@ -197,55 +185,29 @@ class AskController(QObject):
     # -- ask thread ------------------------------------------------------------------------------------
 
     def _load_job(self) -> float:
-        if self._llm is None:
-            self._llm = self._llm_factory(self._settings)
-        try:
-            return self._llm.load()
-        except AlmanacError:
-            self._llm = None  # the next question tries again, perhaps with new settings
-            raise
+        return self._pipeline.load_model()
 
     def _embedder_job(self, embedder: Embedder) -> None:
-        if self._searcher is not None:
-            self._searcher.close()
-            self._searcher = None
         # Queries get their own copy of the model where it can make one, so a question asked during
         # indexing does not wait behind the indexer's batch.
         clone = getattr(embedder, "clone", None)
-        self._embedder = clone() if clone else embedder
-        load = getattr(self._embedder, "load", None)
+        own = clone() if clone else embedder
+        self._pipeline.set_embedder(own)
+        load = getattr(own, "load", None)
         if load is not None:
             load()  # torch and the model: seconds, better now than on the first question
 
     def _configure_job(self, settings: Settings, reload_model: bool) -> None:
-        self._settings = settings
-        if self._searcher is not None:  # fusion weights may have changed
-            self._searcher.close()
-            self._searcher = None
-        if reload_model and self._llm is not None:
-            self._llm.close()
-            self._llm = None
+        self._pipeline.configure(settings, reload_model=reload_model)
 
     def _ask_job(self, question: str, stop: threading.Event) -> Answer:
-        if self._llm is None:
-            self._load_job()
-        assert self._llm is not None and self._embedder is not None
-        if self._searcher is None:
-            self._searcher = open_searcher(self._db_path, self._embedder, self._settings)
-        s = self._settings
-        answerer = Answerer(
-            self._searcher,
-            self._llm,
-            top_k=s.top_k,
-            max_answer_tokens=s.max_answer_tokens,
-            timeout_s=s.answer_timeout_s,
-        )
-        return answerer.ask(question, on_token=self._tokens.push, cancel=stop.is_set)
+        def on_event(event: AskEvent) -> None:
+            if isinstance(event, TokensArrived):
+                self._tokens.push(event.text)
+            elif isinstance(event, QuickAnswerFound):
+                self._jobs.post(self.quickAnswered.emit, event)
+
+        return self._pipeline.ask(question, on_event=on_event, cancel=stop.is_set)
 
     def _close_job(self) -> None:
-        if self._searcher is not None:
-            self._searcher.close()
-            self._searcher = None
-        if self._llm is not None:
-            self._llm.close()
-            self._llm = None
+        self._pipeline.close()

@@ -1,14 +1,19 @@
 """The chat: a transcript of questions and Markdown answers, and the question box.
 
-The transcript is one QTextDocument. While an answer streams in, only the answer being written is
-re-rendered, at most every 50 ms, however fast tokens arrive. Citations like [2] become links that select
-that source; each answer has links to show its sources and timings, and to copy it.
+The transcript is one QTextDocument. A reply starts with the quick answer (the sentence from the user's
+files that best answers, shown as soon as retrieval finds it), then the model's answer streams in below it;
+only the answer being written is re-rendered, at most every 50 ms, however fast tokens arrive. Citations
+like [2] become links that select that source; each answer has links to show its sources and timings, and
+to copy it. A declined answer says so and lists the closest passages, each a link to its source.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 
+from almanac.core.answer import Answer, Source
+from almanac.core.quick_answer import QuickAnswer
 from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QFont,
@@ -59,6 +64,12 @@ def linkify_citations(markdown: str, turn: int) -> str:
     return _BRACKET.sub(repl, markdown)
 
 
+def location_of(source: Source) -> str:
+    hit = source.hit
+    name = PurePath(hit.path).name or hit.path
+    return f"{name}, page {hit.page}" if hit.page is not None else name
+
+
 class QuestionEdit(QPlainTextEdit):
     """Enter sends; Shift+Enter starts a new line."""
 
@@ -87,6 +98,7 @@ class ChatView(QWidget):
         self._selected: int | None = None
         self._streaming = False
         self._stream_text = ""
+        self._stream_quick: tuple[QuickAnswer, Source] | None = None
         self._stream_pos = 0
         self._answering = False
 
@@ -141,7 +153,16 @@ class ChatView(QWidget):
         self._selected = selected
         self._streaming = stream_text is not None
         self._stream_text = stream_text or ""
+        if not self._streaming:
+            self._stream_quick = None
         self._render_all(scroll_to_end=True)
+
+    def show_quick_answer(self, quick: QuickAnswer, source: Source) -> None:
+        """The quick answer of the answer being written, shown above it at once."""
+        if not self._streaming:
+            return
+        self._stream_quick = (quick, source)
+        self._render_all()
 
     def select_turn(self, index: int | None) -> None:
         self._selected = index
@@ -157,6 +178,7 @@ class ChatView(QWidget):
         self._render_timer.stop()
         self._streaming = False
         self._stream_text = ""
+        self._stream_quick = None
         self._render_all(scroll_to_end=True)
 
     @property
@@ -186,11 +208,18 @@ class ChatView(QWidget):
             self._insert_label(cursor, "Almanac", self._note(turn, streaming))
             cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
             if streaming:
+                if self._stream_quick is not None:
+                    self._insert_quick_answer(cursor, *self._stream_quick, i)
                 self._stream_pos = cursor.position()
                 self._insert_answer_text(cursor, self._stream_text, i)
                 continue
             if turn.answer is not None:
+                quick = turn.answer.quick_answer
+                if quick is not None and 0 < quick.n <= len(turn.answer.sources):
+                    self._insert_quick_answer(cursor, quick, turn.answer.sources[quick.n - 1], i)
                 self._insert_answer_text(cursor, turn.answer.text or "*(no answer)*", i)
+                if turn.answer.stopped == "declined":
+                    self._insert_closest(cursor, turn.answer, i)
                 self._insert_footer(cursor, i)
             else:
                 cursor.insertText(turn.error or "No answer.", self._muted())
@@ -222,6 +251,30 @@ class ChatView(QWidget):
             cursor.insertText("Thinking…", self._muted())
             return
         cursor.insertMarkdown(linkify_citations(text, turn), MARKDOWN)
+
+    def _insert_quick_answer(
+        self, cursor: QTextCursor, quick: QuickAnswer, source: Source, turn: int
+    ) -> None:
+        """'From your files:' and the sentence, quoted, with its [n] as a link; the answer goes below."""
+        cursor.setBlockFormat(QTextBlockFormat())
+        label = self._muted()
+        label.setFontWeight(QFont.Weight.Bold)
+        cursor.insertText("From your files: ", label)
+        cursor.insertText(f"“{quick.text}” ", self._quote())
+        self._insert_link(cursor, f"[{quick.n}]", f"cite:{turn}/{quick.n}")
+        cursor.insertText(f"  {location_of(source)}", self._muted())
+        block = QTextBlockFormat()
+        block.setTopMargin(6)
+        cursor.insertBlock(block, QTextCharFormat())
+
+    def _insert_closest(self, cursor: QTextCursor, answer: Answer, turn: int) -> None:
+        for source in answer.sources:
+            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+            cursor.insertText("•  ", self._muted())
+            self._insert_link(cursor, f"[{source.n}] {location_of(source)}", f"cite:{turn}/{source.n}")
+            snippet = " ".join(source.hit.snippet.split())
+            if snippet:
+                cursor.insertText(f" — {snippet}", self._muted())
 
     def _insert_question(self, cursor: QTextCursor, turn: Turn, *, first: bool) -> None:
         if not first:
@@ -269,6 +322,11 @@ class ChatView(QWidget):
             fmt.setFontWeight(QFont.Weight.Bold)
         cursor.insertText(text, fmt)
         cursor.setCharFormat(QTextCharFormat())
+
+    def _quote(self) -> QTextCharFormat:
+        fmt = QTextCharFormat()
+        fmt.setFontItalic(True)
+        return fmt
 
     def _muted(self) -> QTextCharFormat:
         fmt = QTextCharFormat()

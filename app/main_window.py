@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from almanac.core import paths
+from almanac.core.answer import QuickAnswerFound
 from almanac.core.embedding import Embedder, SentenceTransformerEmbedder
 from almanac.core.errors import AlmanacError, Cancelled
 from almanac.core.indexer import SyncReport
@@ -184,6 +185,7 @@ class MainWindow(QMainWindow):
         idx.watchApplied.connect(self._watch_applied)
 
         ask.modelStateChanged.connect(self.status.set_model_state)
+        ask.quickAnswered.connect(self._quick_answer)
         ask.tokensArrived.connect(self._tokens)
         ask.answered.connect(self._answered)
         ask.askFailed.connect(self._ask_failed)
@@ -320,6 +322,10 @@ class MainWindow(QMainWindow):
         self._partial += text
         if self._pending is not None and self._pending[0] is self._current:
             self.chat.append_stream(text)
+
+    def _quick_answer(self, found: QuickAnswerFound) -> None:
+        if self._pending is not None and self._pending[0] is self._current:
+            self.chat.show_quick_answer(found.quick_answer, found.source)
 
     def _answered(self, answer: object) -> None:
         if self._pending is None:

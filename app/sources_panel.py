@@ -307,13 +307,19 @@ class SourcesPanel(QWidget):
             f"{'' if cited else '<br><i>Given to the model but not cited in the answer.</i>'}</p>"
             f"<p>{marked_html(hit.snippet, hit.snippet_marks)}</p>"
         )
-        self._show_passage(hit)
+        self._show_passage(hit, self._quick_span(source))
         if hit.page is not None and hit.path.lower().endswith(".pdf") and self._show_pdf(hit):
             return
         self.preview.setCurrentWidget(self.passage)
         if self.text_loader is not None and not hit.path.lower().endswith(".pdf"):
             serial = self._serial
-            self.text_loader(hit.path, lambda text: self._show_document(serial, hit, text))
+            quick = self._quick_span(source)
+            self.text_loader(hit.path, lambda text: self._show_document(serial, hit, text, quick))
+
+    def _quick_span(self, source: Source) -> tuple[int, int] | None:
+        """Where the answer's quick answer is in this source's passage, if it comes from this source."""
+        quick = self._answer.quick_answer if self._answer is not None else None
+        return (quick.start, quick.end) if quick is not None and quick.n == source.n else None
 
     def _terms(self, hit: Hit) -> set[str]:
         return {hit.snippet[s:e].lower() for s, e in hit.snippet_marks}
@@ -323,16 +329,23 @@ class SourcesPanel(QWidget):
         base, accent = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Highlight)
         return _mix(base, accent, 0.18)  # a tint that follows light and dark palettes
 
-    def _show_passage(self, hit: Hit) -> None:
-        """The whole chunk, the snippet's window shaded and the query terms marked."""
+    def _show_passage(self, hit: Hit, quick: tuple[int, int] | None = None) -> None:
+        """The whole chunk, the quick answer's sentence (else the snippet's window) shaded and the query
+        terms marked."""
         text = hit.text
         window = hit.snippet.strip("…")
         start = text.find(window) if window else -1
-        body = shaded_html(text, start, start + len(window), self._terms(hit), self._shade())
+        end = start + len(window)
+        if quick is not None:
+            start, end = quick
+        body = shaded_html(text, start, end, self._terms(hit), self._shade())
         self.passage.setHtml(f'<div style="white-space: pre-wrap;">{body}</div>')
 
-    def _show_document(self, serial: int, hit: Hit, text: str | None) -> None:
-        """The document's text around the passage, the passage shaded and scrolled into view."""
+    def _show_document(
+        self, serial: int, hit: Hit, text: str | None, quick: tuple[int, int] | None = None
+    ) -> None:
+        """The document's text around the passage, the passage (or the quick answer's sentence in it)
+        shaded and scrolled into view."""
         if serial != self._serial or text is None:
             return  # another source is shown now, or the file cannot be read: the passage stays
         start = find_passage(text, hit)
@@ -340,8 +353,9 @@ class SourcesPanel(QWidget):
             return
         end = min(start + len(hit.text), len(text))
         lo, hi = document_window(text, start, end)
+        shade = (start + quick[0], start + quick[1]) if quick is not None else (start, end)
         body = shaded_html(
-            text[lo:hi], start - lo, end - lo, self._terms(hit), self._shade(), anchor=PASSAGE_ANCHOR
+            text[lo:hi], shade[0] - lo, shade[1] - lo, self._terms(hit), self._shade(), anchor=PASSAGE_ANCHOR
         )
         more = "<p><i>…</i></p>"
         self.passage.setHtml(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -124,44 +125,40 @@ def cmd_search(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> i
 
 
 def cmd_ask(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> int:
-    from almanac.core.answer import Answerer
-    from almanac.core.llm import LocalLLM
+    from almanac.core.answer import AskEvent, QuickAnswerFound, TokensArrived
+    from almanac.core.pipeline import AnswerPipeline
 
-    s = lib.settings
-    llm = LocalLLM(
-        args.model or (s.llm_path or None),
-        n_ctx=s.context_size,
-        n_threads=s.threads,
-        n_gpu_layers=s.gpu_layers,
+    settings = dataclasses.replace(
+        lib.settings,
+        llm_path=str(args.model) if args.model else lib.settings.llm_path,
+        top_k=args.k or lib.settings.top_k,
     )
-    searcher = lib.searcher()
-    answerer = Answerer(
-        searcher,
-        llm,
-        top_k=args.k or s.top_k,
-        max_answer_tokens=s.max_answer_tokens,
-        timeout_s=s.answer_timeout_s,
-    )
-    stream = None if args.json else (lambda piece: print(piece, end="", flush=True))
+    pipeline = AnswerPipeline(lib.db_path, lib.embedder, settings)
+
+    def show(event: AskEvent) -> None:
+        if isinstance(event, QuickAnswerFound):
+            print(f"Quick answer: {event.quick_answer.text} [{event.quick_answer.n}]\n", flush=True)
+        elif isinstance(event, TokensArrived):
+            print(event.text, end="", flush=True)
+
     try:
-        answer = answerer.ask(
+        answer = pipeline.ask(
             args.question,
-            on_token=stream,
+            on_event=None if args.json else show,
             cancel=lambda: cancel.cancelled,
             folders=args.folder,
             mode=args.mode,
         )
     finally:
-        searcher.close()
-        llm.close()
+        pipeline.close()
     if args.json:
         print(json.dumps(answer.to_json(), indent=2))
         return 0
-    if answer.stopped == "no context":
+    if answer.stopped in ("no context", "declined"):
         print(answer.text)
     print("\n")
     if answer.sources:
-        print("Sources:")
+        print("Closest passages:" if answer.stopped == "declined" else "Sources:")
         for src in answer.sources:
             h = src.hit
             mark = "*" if src.n in answer.cited else " "
@@ -169,10 +166,11 @@ def cmd_ask(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> int:
     print()
     for stage, ms in answer.timings.stages.items():
         print(f"  {stage:<16}{ms:9.1f} ms")
-    print(
-        f"  {'tokens':<16}{answer.prompt_tokens} prompt, {answer.answer_tokens} answer,"
-        f" {answer.tokens_per_s:.1f} tokens/s, first token after {answer.ttft_ms:.0f} ms"
-    )
+    if answer.prompt_tokens:
+        print(
+            f"  {'tokens':<16}{answer.prompt_tokens} prompt, {answer.answer_tokens} answer,"
+            f" {answer.tokens_per_s:.1f} tokens/s, first token after {answer.ttft_ms:.0f} ms"
+        )
     if answer.stopped in ("cancelled", "timeout"):
         print(f"  (answer {answer.stopped})")
     return 0

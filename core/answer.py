@@ -1,42 +1,48 @@
-"""Grounded answers: retrieve passages, pack them into the model's context, stream a cited reply.
+"""Grounded answers: retrieve passages, pick the sentences that answer, let the model say it with citations.
 
-The model only sees numbered passages from the user's files and is asked to cite them like [1]; the
-`Answer` carries those passages, the numbers the reply actually cited, and the timings of every stage.
+The path of one question: search -> the quick answer (the best sentence, shown at once, no model) -> decline
+when the passages do not support an answer (no model either) -> a short prompt of evidence sentences, each
+numbered like the source passage it came from -> a streamed reply, cleaned of what a small model adds
+(echoed "Question:" turns, copied labels). The `Answer` carries the sources, the numbers the reply cited,
+the quick answer, the prompt sent and the timings of every stage.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
-from pathlib import PurePath
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from .decline import DeclinePolicy, assess, policy_for
+from .embedding import Embedder
 from .errors import QueryError
+from .evidence import EvidenceBlock, pack_evidence, render_evidence
 from .hits import Hit, Mode, SearchResult
-from .llm import LocalLLM, StreamResult
+from .llm import StreamResult
+from .quick_answer import (
+    MIN_QUICK_SCORE,
+    QuickAnswer,
+    content_terms,
+    held_terms,
+    pick_quick_answer,
+    rank_sentences,
+)
 from .timing import Timings
 
-# Wording tuned on SmolLM2-135M: a literal "like [1]" example made it cite [1] whatever passage it used,
-# and the plain "in square brackets" cited the right passage more often.
+# Chosen on the QA tune split (bench/answers.py) over other wordings and a few-shot example: this one
+# stated the key fact and cited the right source most often with SmolLM2-135M-Instruct.
 SYSTEM_PROMPT = (
-    "You answer questions using only the numbered passages from the user's files. "
-    "After each fact, cite the passage it comes from with its number in square brackets. "
-    "If the passages do not contain the answer, say that you don't know."
-)
-ANSWER_INSTRUCTION = (
-    "Answer in one or two sentences using only the passages above, "
-    "and cite the number of the passage you used in square brackets."
+    "You answer questions about the user's files using only the numbered sources. "
+    "Answer in one or two short sentences. After the fact, write the number of its source in square brackets."
 )
 NO_CONTEXT_TEXT = "Nothing in your library matches this question, so there is nothing to answer from."
+DECLINED_TEXT = "I couldn't find this in your files. The closest passages are listed below."
 
-# Room kept for tokenization at the seams between separately counted pieces; the final prompt is then
-# counted exactly, so this only saves a recount.
-SAFETY_TOKENS = 16
-MIN_TRUNCATED_TOKENS = 50  # a shorter stub of a passage is more noise than help
-ELLIPSIS = " …"
+SAFETY_TOKENS = 8  # room for tokenization at the seams between separately counted pieces
+MIN_EVIDENCE_TOKENS = 60  # a long question still gets this much evidence when the context allows
 
 
 class SearcherLike(Protocol):
@@ -45,9 +51,40 @@ class SearcherLike(Protocol):
     ) -> SearchResult: ...
 
 
+class ChatModel(Protocol):
+    """The one seam to the model that writes the answer (core.llm.LocalLLM is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def n_ctx(self) -> int: ...
+
+    @property
+    def loaded(self) -> bool: ...
+
+    def load(self) -> float: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def count_chat_tokens(self, messages: list[dict]) -> int: ...
+
+    def stream_chat(
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int,
+        cancel: Callable[[], bool] | None = None,
+        timeout_s: float | None = None,
+        result: StreamResult | None = None,
+    ) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class Source:
-    n: int  # the [n] the passage carries in the prompt
+    n: int  # the [n] the passage carries in the prompt and in the reply
     hit: Hit
 
     def to_json(self) -> dict:
@@ -68,20 +105,23 @@ class Source:
 class Answer:
     question: str
     text: str
-    sources: list[Source]  # the passages given to the model, numbered from 1
+    sources: list[Source]  # the passages retrieved, numbered from 1 (evidence is drawn from them)
     cited: list[int]  # valid source numbers cited in `text`, in order of first appearance
     timings: Timings
     prompt_tokens: int = 0
     answer_tokens: int = 0
     tokens_per_s: float = 0.0
     ttft_ms: float = 0.0  # from the start of generation (prompt evaluation included) to the first piece
-    stopped: str = "stop"  # "stop" | "length" | "cancelled" | "timeout" | "no context"
+    stopped: str = "stop"  # "stop" | "length" | "cancelled" | "timeout" | "no context" | "declined"
     model: str = ""
+    quick_answer: QuickAnswer | None = None
+    prompt_messages: list[dict] = field(default_factory=list)  # the chat messages sent to the model
 
     def to_json(self) -> dict:
         return {
             "question": self.question,
             "answer": self.text,
+            "quick_answer": self.quick_answer.to_json() if self.quick_answer is not None else None,
             "sources": [s.to_json() for s in self.sources],
             "cited": list(self.cited),
             "timings_ms": {name: round(ms, 2) for name, ms in self.timings.stages.items()},
@@ -94,95 +134,86 @@ class Answer:
         }
 
 
+# -- events ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourcesFound:
+    sources: list[Source]
+
+
+@dataclass(frozen=True)
+class QuickAnswerFound:
+    quick_answer: QuickAnswer
+    source: Source
+
+
+@dataclass(frozen=True)
+class TokensArrived:
+    text: str
+
+
+AskEvent = SourcesFound | QuickAnswerFound | TokensArrived
+EventFn = Callable[[AskEvent], None]
+
+
 # -- prompt ------------------------------------------------------------------------------------------
 
 
-def _label(n: int, hit: Hit) -> str:
-    parts = [f"[{n}] {PurePath(hit.path).name or hit.path}"]
-    if hit.page is not None:
-        parts.append(f"page {hit.page}")
-    if hit.heading:
-        parts.append(f"section {hit.heading}")
-    return ", ".join(parts)
-
-
-def _passage(n: int, hit: Hit, text: str) -> str:
-    # The number is repeated after the text: a small model tends to copy the sentence it answers from,
-    # and then copies the citation with it (SmolLM2-135M cites far more often this way).
-    return f"{_label(n, hit)}\n{text.strip()} [{n}]"
-
-
-def _messages(question: str, passages: list[str]) -> list[dict]:
-    body = "\n\n".join(passages) if passages else "(none)"
-    user = f"Passages:\n\n{body}\n\nQuestion: {question}\n\n{ANSWER_INSTRUCTION}"
+def build_messages(question: str, blocks: list[EvidenceBlock]) -> list[dict]:
+    evidence = render_evidence(blocks) if blocks else "(none)"
+    user = f"Sources:\n{evidence}\n\nQuestion: {question}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-def _truncate(llm: LocalLLM, n: int, hit: Hit, room: int) -> str | None:
-    """The longest word-boundary prefix of the passage that fits in `room` tokens, or None."""
-    text = hit.text.strip()
-    ends = [m.end() for m in re.finditer(r"\S+", text)]
-    lo, hi, best = 1, len(ends) - 1, None  # the whole passage already did not fit
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        candidate = _passage(n, hit, text[: ends[mid - 1]] + ELLIPSIS)
-        if llm.count_tokens(candidate + "\n\n") <= room:
-            best, lo = candidate, mid + 1
-        else:
-            hi = mid - 1
-    return best
+@dataclass
+class Prompt:
+    messages: list[dict]
+    blocks: list[EvidenceBlock]
+    tokens: int
 
 
 def build_prompt(
-    question: str, hits: list[Hit], llm: LocalLLM, *, max_answer_tokens: int
-) -> tuple[list[dict], list[Source], int]:
-    """Pack passages best-first into the context window by token count.
+    question: str,
+    ranked: list,
+    sources: list[Source],
+    llm: ChatModel,
+    *,
+    prompt_budget: int,
+    max_answer_tokens: int,
+) -> Prompt:
+    """The evidence prompt: the best sentences packed until the prompt reaches `prompt_budget` tokens.
 
-    Guarantees prompt tokens + `max_answer_tokens` <= `llm.n_ctx`. A passage that does not fit whole is
-    cut at a word boundary when at least MIN_TRUNCATED_TOKENS remain, else skipped (a shorter one later
-    may still fit). Returns (chat messages, the sources used numbered from 1, exact prompt tokens).
+    Never more than the context window allows beside `max_answer_tokens`.
     """
-    llm.load()
-    budget = llm.n_ctx - max_answer_tokens
-    base = llm.count_chat_tokens(_messages(question, []))
-    if base + SAFETY_TOKENS > budget:
+    base = llm.count_chat_tokens(build_messages(question, []))
+    window_room = llm.n_ctx - max_answer_tokens - base - SAFETY_TOKENS
+    if window_room < 0:
         raise QueryError(
             f"The question is too long for the model's context window ({llm.n_ctx} tokens); shorten it."
         )
-    # The "(none)" placeholder in the empty prompt is counted in `base` and given back as slack.
-    room = budget - base - SAFETY_TOKENS
-    passages: list[str] = []
-    sources: list[Source] = []
-    for hit in hits:
-        n = len(sources) + 1
-        passage = _passage(n, hit, hit.text)
-        cost = llm.count_tokens(passage + "\n\n")
-        if cost > room:
-            if room < MIN_TRUNCATED_TOKENS:
-                continue
-            passage = _truncate(llm, n, hit, room)
-            if passage is None:
-                continue
-            cost = llm.count_tokens(passage + "\n\n")
-        passages.append(passage)
-        sources.append(Source(n, hit))
-        room -= cost
-
-    messages = _messages(question, passages)
-    prompt_tokens = llm.count_chat_tokens(messages)
-    while prompt_tokens > budget and passages:  # seams tokenized worse than the margin: drop the last
-        passages.pop()
-        sources.pop()
-        messages = _messages(question, passages)
-        prompt_tokens = llm.count_chat_tokens(messages)
-    return messages, sources, prompt_tokens
+    room = min(max(prompt_budget - base - SAFETY_TOKENS, MIN_EVIDENCE_TOKENS), window_room)
+    numbered = [(s.n, s.hit) for s in sources]
+    blocks = pack_evidence(ranked, numbered, llm.count_tokens, room)
+    messages = build_messages(question, blocks)
+    tokens = llm.count_chat_tokens(messages)
+    while blocks and tokens + max_answer_tokens > llm.n_ctx:  # seams tokenized worse than the margin
+        blocks.pop()
+        messages = build_messages(question, blocks)
+        tokens = llm.count_chat_tokens(messages)
+    return Prompt(messages, blocks, tokens)
 
 
-# -- citations ---------------------------------------------------------------------------------------
+# -- the reply ---------------------------------------------------------------------------------------
 
 _BRACKET = re.compile(r"\[([^\[\]]{1,60})\]")
 _ITEM = re.compile(r"^\s*(\d{1,4})\s*(?:[-–—]\s*(\d{1,4})\s*)?$")
 _SEPARATOR = re.compile(r",|;|\band\b")
+# Where a small model starts inventing the next turn of the conversation.
+_NEW_TURN = re.compile(r"(?:^|\n|\s)(?:Question|Q|Sources|Passages|User)\s*:", re.IGNORECASE)
+_ANSWER_LABEL = re.compile(r"^\s*(?:A|Answer)\s*:\s*", re.IGNORECASE)
+# A copied evidence label: "[2] (httpx-quickstart.md, page 3) The text" -> "The text [2]".
+_COPIED_LABEL = re.compile(r"^\s*\[(\d{1,3})\]\s*\([^)\n]{1,100}\)\s*(.*)$", re.MULTILINE)
 
 
 def find_citations(text: str, n_sources: int) -> list[int]:
@@ -210,7 +241,44 @@ def find_citations(text: str, n_sources: int) -> list[int]:
     return cited
 
 
+def clean_reply(text: str) -> str:
+    """The model's reply without an invented next turn, an "Answer:" label or copied source labels."""
+    turn = _NEW_TURN.search(text)
+    if turn is not None and turn.start() > 0:
+        text = text[: turn.start()]
+    text = _ANSWER_LABEL.sub("", text)
+    text = _COPIED_LABEL.sub(lambda m: f"{m.group(2).rstrip()} [{m.group(1)}]".strip(), text)
+    return text.strip()
+
+
+def restated_source(text: str, blocks: list[EvidenceBlock], *, min_share: float = 0.6) -> int | None:
+    """The evidence block an uncited reply restates: the one holding at least `min_share` of its content
+    words (and the most of them), or None."""
+    words = content_terms(text)
+    if len(words) < 3:
+        return None
+    best, best_share = None, min_share
+    for block in blocks:
+        share = len(held_terms(words, block.body())) / len(words)
+        if share >= best_share:
+            best, best_share = block.n, share
+    return best
+
+
 # -- answering ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class AnswerConfig:
+    top_k: int = 5
+    prompt_budget: int = 400  # prompt tokens aimed at (prompt length is the latency on a CPU)
+    max_answer_tokens: int = 128
+    timeout_s: float = 120.0
+    max_distance: float = 0.75  # a hit with no keyword match is only relevant this close in meaning
+    quick_min_score: float = MIN_QUICK_SCORE
+    decline: bool = True  # False: always ask the model
+    decline_policy: DeclinePolicy | None = None  # None: the one fitted for the embedder (core.decline)
+    cite_restated: bool = True  # an uncited reply that restates one evidence block gets its number
 
 
 class Answerer:
@@ -219,76 +287,90 @@ class Answerer:
     def __init__(
         self,
         searcher: SearcherLike,
-        llm: LocalLLM,
-        *,
-        top_k: int = 5,
-        max_answer_tokens: int = 384,
-        timeout_s: float = 120.0,
-        max_distance: float = 0.75,
+        llm: ChatModel,
+        embedder: Embedder | None = None,
+        config: AnswerConfig | None = None,
     ) -> None:
         self.searcher = searcher
         self.llm = llm
-        self.top_k = top_k
-        self.max_answer_tokens = max_answer_tokens
-        self.timeout_s = timeout_s
-        # A hit with no keyword match is only relevant if its cosine distance is at most this.
-        self.max_distance = max_distance
+        self.embedder = embedder  # scores sentences by meaning; None: by words only
+        self.config = config or AnswerConfig()
 
     def is_relevant(self, hit: Hit) -> bool:
         if hit.keyword_rank is not None:
             return True
-        return hit.vector_distance is not None and hit.vector_distance <= self.max_distance
+        return hit.vector_distance is not None and hit.vector_distance <= self.config.max_distance
 
     def ask(
         self,
         question: str,
         *,
-        on_token: Callable[[str], None] | None = None,
+        on_event: EventFn | None = None,
         cancel: Callable[[], bool] | None = None,
         folders: list[str] | None = None,
         mode: Mode = "hybrid",
     ) -> Answer:
-        """Answer `question`; a cancel returns the partial answer with stopped="cancelled"."""
+        """Answer `question`; a cancel returns what was written so far with stopped="cancelled"."""
         question = question.strip()
         if not question:
             raise QueryError("Type a question to ask.")
+        cfg = self.config
+        emit = on_event or (lambda event: None)
         timings = Timings()
-        result = self.searcher.search(question, k=self.top_k, mode=mode, folders=folders)
+        result = self.searcher.search(question, k=cfg.top_k, mode=mode, folders=folders)
         timings.merge(result.timings)
 
-        def partial(stopped: str, text: str = "") -> Answer:
-            return Answer(question, text, [], [], timings, stopped=stopped, model=self.llm.name)
+        def partial(stopped: str, text: str = "", sources: list[Source] | None = None) -> Answer:
+            return Answer(question, text, sources or [], [], timings, stopped=stopped, model=self.llm.name)
 
-        # Unrelated passages only tempt a small model into inventing an answer: don't run it at all.
-        hits = [hit for hit in result.hits if self.is_relevant(hit)]
-        if not hits:
+        if not result.hits:
             return partial("no context", NO_CONTEXT_TEXT)
+        closest = [Source(i, hit) for i, hit in enumerate(result.hits, start=1)]
+        # Unrelated passages only tempt a small model into inventing an answer: don't run it at all.
+        sources = [Source(i, hit) for i, hit in enumerate(filter(self.is_relevant, result.hits), start=1)]
+        if not sources:
+            emit(SourcesFound(closest))
+            return partial("declined", DECLINED_TEXT, closest)
+        emit(SourcesFound(sources))
+        with timings.stage("quick answer"):
+            numbered = [(s.n, s.hit) for s in sources]
+            ranked = rank_sentences(question, numbered, self.embedder)
+            support = assess([s.hit for s in sources], ranked)
+            quick = pick_quick_answer(ranked, numbered, min_score=cfg.quick_min_score)
+        policy = cfg.decline_policy or policy_for(getattr(self.embedder, "name", None))
+        if cfg.decline and policy.declines(support):
+            return partial("declined", DECLINED_TEXT, sources)
+        if quick is not None:
+            emit(QuickAnswerFound(quick, sources[quick.n - 1]))
         if cancel is not None and cancel():
-            return partial("cancelled")
+            return self._with_quick(partial("cancelled", sources=sources), quick)
 
         if not self.llm.loaded:
             load_ms = self.llm.load()
             if load_ms > 0:  # 0.0: another thread loaded it meanwhile, so this question did not wait
                 timings.add("model load", load_ms)
         if cancel is not None and cancel():
-            return partial("cancelled")
+            return self._with_quick(partial("cancelled", sources=sources), quick)
         with timings.stage("prompt"):
-            messages, sources, prompt_tokens = build_prompt(
-                question, hits, self.llm, max_answer_tokens=self.max_answer_tokens
+            prompt = build_prompt(
+                question,
+                ranked,
+                sources,
+                self.llm,
+                prompt_budget=cfg.prompt_budget,
+                max_answer_tokens=cfg.max_answer_tokens,
             )
-        if not sources:
-            return partial("no context", NO_CONTEXT_TEXT)
 
         pieces: list[str] = []
         stream = StreamResult()
         start = time.perf_counter_ns()
         first_ns: int | None = None
         with closing(
-            self.llm.stream_chat(
-                messages,
-                max_tokens=self.max_answer_tokens,
+            self.llm.stream_chat(  # type: ignore[arg-type]
+                prompt.messages,
+                max_tokens=cfg.max_answer_tokens,
                 cancel=cancel,
-                timeout_s=self.timeout_s,
+                timeout_s=cfg.timeout_s,
                 result=stream,
             )
         ) as pieces_iter:
@@ -296,27 +378,39 @@ class Answerer:
                 if first_ns is None:
                     first_ns = time.perf_counter_ns()
                 pieces.append(piece)
-                if on_token is not None:
-                    on_token(piece)
+                emit(TokensArrived(piece))
         end = time.perf_counter_ns()
         first_ns = first_ns if first_ns is not None else end
         ttft_ms = (first_ns - start) / 1e6
         timings.add("first token", ttft_ms)
         timings.add("generation", (end - first_ns) / 1e6)
 
-        text = "".join(pieces).strip()
-        answer_tokens = stream.completion_tokens or (self.llm.count_tokens(text) if text else 0)
+        raw = "".join(pieces).strip()
+        text = clean_reply(raw)
+        cited = find_citations(text, len(sources))
+        if not cited and cfg.cite_restated:
+            n = restated_source(text, prompt.blocks)
+            if n is not None:
+                text, cited = f"{text} [{n}]", [n]
+        answer_tokens = stream.completion_tokens or (self.llm.count_tokens(raw) if raw else 0)
         seconds = (end - start) / 1e9
-        return Answer(
+        answer = Answer(
             question=question,
             text=text,
             sources=sources,
-            cited=find_citations(text, len(sources)),
+            cited=cited,
             timings=timings,
-            prompt_tokens=prompt_tokens,
+            prompt_tokens=prompt.tokens,
             answer_tokens=answer_tokens,
             tokens_per_s=answer_tokens / seconds if seconds > 0 and answer_tokens else 0.0,
             ttft_ms=ttft_ms,
             stopped=stream.stopped or "stop",
             model=self.llm.name,
+            prompt_messages=prompt.messages,
         )
+        return self._with_quick(answer, quick)
+
+    @staticmethod
+    def _with_quick(answer: Answer, quick: QuickAnswer | None) -> Answer:
+        answer.quick_answer = quick
+        return answer

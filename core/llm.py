@@ -30,6 +30,9 @@ TEMPERATURE = 0.2
 SEED = 1234
 # llama.cpp's usual default; small models otherwise fall into loops like "[1]\n\n[2]\n\n[3]...".
 REPEAT_PENALTY = 1.1
+# A small model, done answering, goes on to invent the next turn ("Question: ..."), or starts reciting the
+# sources again: generation stops at these (llama.cpp holds back a partial match, so none is ever streamed).
+STOP_SEQUENCES = ["Question:", "\nSources:", "\nPassages:", "<|im_start|>", "<|im_end|>"]
 # Counted against the budget where the GGUF has no chat template and the prompt can only be estimated.
 _FALLBACK_TOKENS_PER_MESSAGE = 8
 
@@ -230,6 +233,7 @@ class LocalLLM:
                 temperature=TEMPERATURE,
                 repeat_penalty=REPEAT_PENALTY,
                 seed=SEED,
+                stop=STOP_SEQUENCES,
             )
             pieces: list[str] = []
             try:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+import threading
+from pathlib import Path
 
 from almanac.app.qt_fixes import emit_leaks_true
 from almanac.core.extractors.worker import SLEEP_ENV
 from almanac.core.llm import LocalLLM
 from app_helpers import FakeLLM, add_and_index
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 LONG_REPLY = " ".join(["Lisbon"] * 400)
@@ -186,3 +189,87 @@ def test_a_question_can_be_asked_while_indexing_runs(qtbot, make_window, docs, t
         ask(qtbot, window, "When does the flight to Lisbon leave?")
     assert done.args[0].stopped == "stop"
     assert window.index.busy  # the writer was still at work while the reader answered
+
+
+class GatedLLM(FakeLLM):
+    """Writes nothing until the test opens the gate: what is on screen before the model starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def stream_chat(self, messages, **kwargs):
+        pieces = super().stream_chat(messages, **kwargs)
+
+        def gated():
+            self.gate.wait(30)
+            yield from pieces
+
+        return gated()
+
+
+def shade_at(view, text: str) -> str:
+    """The background colour of the first character of `text` in a QTextBrowser."""
+    at = view.toPlainText().find(text)
+    assert at >= 0, view.toPlainText()
+    cursor = QTextCursor(view.document())
+    cursor.setPosition(at + 1)
+    return cursor.charFormat().background().color().name()
+
+
+def test_the_quick_answer_shows_before_the_model_writes_and_is_highlighted_in_its_source(
+    qtbot, make_window, docs
+):
+    llm = GatedLLM()
+    window = make_window(llm_factory=lambda s: llm)
+    add_and_index(qtbot, window, docs)
+    with qtbot.waitSignal(window.asker.quickAnswered, timeout=30_000) as quick:
+        ask(qtbot, window, "When does the flight to Lisbon leave?")
+    found = quick.args[0]
+    assert "7:40" in found.quick_answer.text and found.source.hit.path.endswith("trip.txt")
+    text = window.chat.plain_text()
+    assert f"From your files: “{found.quick_answer.text}” [{found.quick_answer.n}]" in text
+    assert "Thinking…" in text  # the model has not written a word yet
+    with qtbot.waitSignal(window.asker.answered, timeout=30_000) as done:
+        llm.gate.set()
+    answer = done.args[0]
+    assert answer.quick_answer == found.quick_answer
+    text = window.chat.plain_text()
+    assert text.index("From your files:") < text.index("index of your folders [1]")  # quick answer on top
+    window.chat.transcript.anchorClicked.emit(QUrl(f"cite:0/{found.quick_answer.n}"))
+    assert window.sources.current_source().n == found.quick_answer.n
+    shade = window.sources._shade()
+    assert shade_at(window.sources.passage, "The flight leaves at 7:40") == shade
+    qtbot.waitUntil(lambda: "Our trip to Lisbon" in window.sources.passage.toPlainText())
+    assert shade_at(window.sources.passage, "The flight leaves at 7:40") == shade
+    assert shade_at(window.sources.passage, "Our trip to Lisbon") != shade  # the sentence, not the passage
+
+
+def test_a_declined_answer_is_a_friendly_message_with_the_closest_sources(qtbot, make_window, docs):
+    llm = FakeLLM()
+    window = make_window(llm_factory=lambda s: llm)
+    add_and_index(qtbot, window, docs)
+    with qtbot.waitSignal(window.asker.answered, timeout=30_000) as done:
+        ask(qtbot, window, "Who won the 1954 chess marathon in Reykjavik?")
+    answer = done.args[0]
+    assert answer.stopped == "declined" and answer.sources
+    assert not llm.prompts  # the model was never asked
+    text = window.chat.plain_text()
+    assert "I couldn't find this in your files. The closest passages are listed below." in text
+    first = answer.sources[0]
+    assert f"[1] {Path(first.hit.path).name}" in text
+    assert "Stopped" not in text and "Cut short" not in text
+    window.chat.transcript.anchorClicked.emit(QUrl(f"cite:0/{len(answer.sources)}"))
+    assert window.sources.current_source().n == len(answer.sources)
+
+
+def test_a_saved_quick_answer_survives_a_restart(qtbot, make_window, docs):
+    first = make_window()
+    add_and_index(qtbot, first, docs)
+    with qtbot.waitSignal(first.asker.answered, timeout=30_000) as done:
+        ask(qtbot, first, "When does the flight to Lisbon leave?")
+    quick = done.args[0].quick_answer
+    assert quick is not None
+    first.close()
+    second = make_window()
+    assert f"From your files: “{quick.text}”" in second.chat.plain_text()

@@ -1,4 +1,5 @@
-"""Grounded answers: prompt packing by tokens, citations, and the Answerer with a fake searcher."""
+"""Grounded answers: the evidence prompt by tokens, citations, cleaning the reply, declining, and the
+Answerer with a fake searcher (a scripted model where only the order of events matters)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,27 @@ from pathlib import Path
 
 import pytest
 from almanac.core.answer import (
+    DECLINED_TEXT,
     NO_CONTEXT_TEXT,
     Answer,
+    AnswerConfig,
     Answerer,
+    QuickAnswerFound,
     Source,
+    SourcesFound,
+    TokensArrived,
     build_prompt,
+    clean_reply,
     find_citations,
+    restated_source,
 )
+from almanac.core.embedding import HashEmbedder
 from almanac.core.errors import QueryError
+from almanac.core.evidence import EvidenceBlock
 from almanac.core.hits import Hit, Mode, SearchResult
-from almanac.core.llm import LocalLLM
+from almanac.core.llm import STOP_SEQUENCES, LocalLLM, StreamResult
+from almanac.core.quick_answer import QuickAnswer, rank_sentences
+from almanac.core.sentences import Span
 from almanac.core.timing import Timings
 
 RETRIEVAL_STAGES = ["embed query", "vector search", "keyword search", "fusion"]
@@ -90,6 +102,38 @@ def never_loads(tmp_path: Path) -> LocalLLM:
     return LocalLLM(tmp_path / "absent.gguf")
 
 
+class ScriptedModel:
+    """Words are tokens and the reply is fixed: for tests of what happens around the model."""
+
+    name = "scripted.gguf"
+    n_ctx = 4096
+    loaded = True
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.prompts: list[list[dict]] = []
+
+    def load(self) -> float:
+        return 0.0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def count_chat_tokens(self, messages: list[dict]) -> int:
+        return sum(len(m["content"].split()) + 4 for m in messages)
+
+    def stream_chat(self, messages, *, max_tokens, cancel=None, timeout_s=None, result=None) -> Iterator[str]:
+        self.prompts.append(messages)
+        result = result if result is not None else StreamResult()
+        for i, word in enumerate(self.reply.split(" ")[:max_tokens]):
+            result.completion_tokens += 1
+            yield word if i == 0 else " " + word
+        result.stopped = "stop"
+
+    def close(self) -> None:
+        pass
+
+
 # -- find_citations ----------------------------------------------------------------------------------
 
 
@@ -119,7 +163,7 @@ def test_find_citations(text: str, n: int, expected: list[int]) -> None:
 
 def test_answer_to_json_is_serializable() -> None:
     hit = make_hit(0, "The capital of Freedonia is Blorbville.", page=2, heading="Geography")
-    timings = Timings({"embed query": 1.234567, "generation": 10.0})
+    timings = Timings({"embed query": 1.234567, "quick answer": 3.0, "generation": 10.0})
     answer = Answer(
         question="q",
         text="Blorbville [1].",
@@ -132,11 +176,13 @@ def test_answer_to_json_is_serializable() -> None:
         ttft_ms=7.891,
         stopped="stop",
         model="m.gguf",
+        quick_answer=QuickAnswer("The capital of Freedonia is Blorbville.", 1, 0, 39),
     )
     data = json.loads(json.dumps(answer.to_json()))
     assert set(data) == {
         "question",
         "answer",
+        "quick_answer",
         "sources",
         "cited",
         "timings_ms",
@@ -147,6 +193,7 @@ def test_answer_to_json_is_serializable() -> None:
         "stopped",
         "model",
     }
+    assert data["quick_answer"] == {"text": "The capital of Freedonia is Blorbville.", "n": 1}
     assert data["sources"] == [
         {
             "n": 1,
@@ -159,8 +206,41 @@ def test_answer_to_json_is_serializable() -> None:
             "snippet": hit.snippet,
         }
     ]
-    assert data["timings_ms"] == {"embed query": 1.23, "generation": 10.0}
-    assert data["answer"] == "Blorbville [1]."
+    assert data["timings_ms"] == {"embed query": 1.23, "quick answer": 3.0, "generation": 10.0}
+    answer.quick_answer = None
+    assert answer.to_json()["quick_answer"] is None
+
+
+# -- cleaning the reply ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Blorbville [1].", "Blorbville [1]."),
+        ("Blorbville [1].\n\nQuestion: What is the capital of Sylvania?\nAnswer: Cheese.", "Blorbville [1]."),
+        ("Answer: Blorbville is the capital [2].", "Blorbville is the capital [2]."),
+        (
+            "[2] (atlas.pdf, page 7) The capital of Freedonia is Blorbville.",
+            "The capital of Freedonia is Blorbville. [2]",
+        ),
+        ("It is Blorbville [1]. Sources: [1] atlas", "It is Blorbville [1]."),
+        ("Question: what?", "Question: what?"),  # nothing before it: better shown than emptied
+    ],
+)
+def test_clean_reply(raw: str, clean: str) -> None:
+    assert clean_reply(raw) == clean
+
+
+def test_an_uncited_reply_that_restates_a_block_gets_its_number() -> None:
+    atlas = make_hit(0, "The capital of Freedonia is Blorbville, a port city.")
+    blocks = [
+        EvidenceBlock(2, make_hit(1, "Cheese is made from milk in Sylvania."), [Span(0, 38)]),
+        EvidenceBlock(4, atlas, [Span(0, len(atlas.text))]),
+    ]
+    assert restated_source("Blorbville is the capital of Freedonia.", blocks) == 4
+    assert restated_source("Freedonia exports bananas and timber to Sylvania.", blocks) is None
+    assert restated_source("Yes.", blocks) is None
 
 
 # -- Answerer without the model ----------------------------------------------------------------------
@@ -175,12 +255,12 @@ def test_empty_question_raises(tmp_path: Path) -> None:
 def test_no_hits_does_not_load_model(tmp_path: Path) -> None:
     searcher = FakeSearcher([])
     llm = never_loads(tmp_path)
-    answer = Answerer(searcher, llm, top_k=4).ask(
+    answer = Answerer(searcher, llm, config=AnswerConfig(top_k=4)).ask(
         " capital of Freedonia? ", folders=["/docs"], mode="keyword"
     )
     assert answer.stopped == "no context"
     assert answer.text == NO_CONTEXT_TEXT
-    assert answer.sources == [] and answer.cited == []
+    assert answer.sources == [] and answer.cited == [] and answer.quick_answer is None
     assert not llm.loaded
     assert searcher.calls == [
         {"query": "capital of Freedonia?", "k": 4, "mode": "keyword", "folders": ["/docs"]}
@@ -189,33 +269,103 @@ def test_no_hits_does_not_load_model(tmp_path: Path) -> None:
     assert answer.to_json()["stopped"] == "no context"
 
 
-def test_irrelevant_hits_do_not_load_model(tmp_path: Path) -> None:
+def test_irrelevant_hits_are_declined_with_the_closest_listed(tmp_path: Path) -> None:
     hits = [
         make_hit(0, "Bananas are rich in potassium.", keyword_rank=None, vector_distance=0.9),
         make_hit(1, "Sylvania exports cheese.", keyword_rank=None, vector_distance=0.8),
         make_hit(2, "No ranks at all.", keyword_rank=None, vector_distance=None),
     ]
     llm = never_loads(tmp_path)
-    answer = Answerer(FakeSearcher(hits), llm).ask("What is the capital of Freedonia?")
-    assert answer.stopped == "no context"
+    events: list = []
+    answer = Answerer(FakeSearcher(hits), llm).ask(
+        "What is the capital of Freedonia?", on_event=events.append
+    )
+    assert answer.stopped == "declined" and answer.text == DECLINED_TEXT
+    assert [s.hit for s in answer.sources] == hits and [s.n for s in answer.sources] == [1, 2, 3]
+    assert events == [SourcesFound(answer.sources)]
     assert not llm.loaded
 
 
 def test_relevance_threshold_is_a_parameter(tmp_path: Path) -> None:
     hits = [make_hit(0, "Bananas are rich in potassium.", keyword_rank=None, vector_distance=0.5)]
-    strict = Answerer(FakeSearcher(hits), never_loads(tmp_path), max_distance=0.4)
-    assert strict.ask("bananas?").stopped == "no context"
-    loose = Answerer(FakeSearcher(hits), never_loads(tmp_path), max_distance=0.6)
+    strict = Answerer(FakeSearcher(hits), never_loads(tmp_path), config=AnswerConfig(max_distance=0.4))
+    assert strict.ask("bananas?").stopped == "declined"
+    loose = Answerer(FakeSearcher(hits), never_loads(tmp_path), config=AnswerConfig(max_distance=0.6))
     assert loose.is_relevant(hits[0])
+
+
+def test_unsupported_question_is_declined_without_the_model(tmp_path: Path) -> None:
+    hits = [make_hit(0, "Espresso is brewed at 9 bar for about 25 seconds.", vector_distance=0.85)]
+    llm = never_loads(tmp_path)
+    answer = Answerer(FakeSearcher(hits), llm, HashEmbedder()).ask("Who won the 1954 chess marathon?")
+    assert answer.stopped == "declined" and answer.text == DECLINED_TEXT
+    assert [s.hit for s in answer.sources] == hits  # the closest passages, to look at instead
+    assert answer.quick_answer is None and answer.prompt_messages == []
+    assert "quick answer" in answer.timings.stages and "first token" not in answer.timings.stages
+    assert not llm.loaded
 
 
 def test_cancel_before_generation_does_not_load_model(tmp_path: Path) -> None:
     llm = never_loads(tmp_path)
     hits = [make_hit(0, "The capital of Freedonia is Blorbville.")]
-    answer = Answerer(FakeSearcher(hits), llm).ask("capital?", cancel=lambda: True)
+    answer = Answerer(FakeSearcher(hits), llm, config=AnswerConfig(decline=False)).ask(
+        "capital?", cancel=lambda: True
+    )
     assert answer.stopped == "cancelled"
     assert answer.text == ""
     assert not llm.loaded
+
+
+def test_events_come_in_order_quick_answer_before_the_model() -> None:
+    hits = [
+        make_hit(0, "Freedonia has a long coast and many islands."),
+        make_hit(1, "The capital of Freedonia is Blorbville. It lies on the coast.", path="/docs/atlas.md"),
+    ]
+    model = ScriptedModel("Blorbville is the capital [2].")
+    events: list = []
+
+    def record(event) -> None:
+        events.append((event, len(model.prompts)))
+
+    answer = Answerer(FakeSearcher(hits), model, HashEmbedder()).ask(
+        "What is the capital of Freedonia?", on_event=record
+    )
+    kinds = [type(e).__name__ for e, _ in events]
+    assert kinds[:2] == ["SourcesFound", "QuickAnswerFound"] and set(kinds[2:]) == {"TokensArrived"}
+    found, prompts_before = events[1]
+    assert prompts_before == 0  # shown before the model was asked anything
+    assert isinstance(found, QuickAnswerFound) and found.source is answer.sources[1]
+    assert found.quick_answer == answer.quick_answer and answer.quick_answer.n == 2
+    assert "Blorbville" in answer.quick_answer.text
+    assert "".join(e.text for e, _ in events if isinstance(e, TokensArrived)) == model.reply
+    assert answer.text == model.reply and answer.cited == [2]
+    assert answer.prompt_messages == model.prompts[0]
+    assert "[2] (" in answer.prompt_messages[-1]["content"]  # evidence keeps its passage's number
+    stages = list(answer.timings.stages)
+    assert stages == [*RETRIEVAL_STAGES, "quick answer", "prompt", "first token", "generation"]
+
+
+def test_uncited_restatement_is_cited_and_echoed_turns_are_cut() -> None:
+    hits = [make_hit(0, "The capital of Freedonia is Blorbville, a port on the coast.")]
+    model = ScriptedModel("Blorbville is the capital of Freedonia. Question: And Sylvania? Answer: Cheese.")
+    answer = Answerer(FakeSearcher(hits), model, HashEmbedder()).ask("What is the capital of Freedonia?")
+    assert answer.text == "Blorbville is the capital of Freedonia. [1]" and answer.cited == [1]
+    off = Answerer(
+        FakeSearcher(hits),
+        ScriptedModel("Blorbville is the capital of Freedonia."),
+        HashEmbedder(),
+        AnswerConfig(cite_restated=False),
+    ).ask("What is the capital of Freedonia?")
+    assert off.cited == []
+
+
+def test_a_never_declining_config_always_asks_the_model() -> None:
+    hits = [make_hit(0, "Espresso is brewed at 9 bar.", vector_distance=0.74)]
+    model = ScriptedModel("I don't know.")
+    answer = Answerer(FakeSearcher(hits), model, HashEmbedder(), AnswerConfig(decline=False)).ask("chess?")
+    assert answer.stopped == "stop" and model.prompts
+    declining = Answerer(FakeSearcher(hits), never_loads_model := ScriptedModel("x"), HashEmbedder())
+    assert declining.ask("chess?").stopped == "declined" and not never_loads_model.prompts
 
 
 # -- build_prompt with the real tokenizer ------------------------------------------------------------
@@ -226,66 +376,45 @@ def rendered_prompt_tokens(llm: LocalLLM, messages: list[dict]) -> int:
     return llm._llama.create_chat_completion(messages=messages, max_tokens=1)["usage"]["prompt_tokens"]
 
 
+def numbered(hits: list[Hit]) -> list[Source]:
+    return [Source(i, h) for i, h in enumerate(hits, start=1)]
+
+
 @pytest.mark.slow
-def test_build_prompt_fits_small_context(small_llm: LocalLLM) -> None:
-    hits = [
-        make_hit(i, f"Passage {i}. " + LOREM * 6, page=i + 1, heading="Intro > Details") for i in range(30)
-    ]
-    max_answer = 128
-    messages, sources, prompt_tokens = build_prompt(
-        "What does Almanac index?", hits, small_llm, max_answer_tokens=max_answer
+def test_build_prompt_keeps_to_the_budget(llm: LocalLLM) -> None:
+    hits = [make_hit(i, f"Passage {i}. " + LOREM * 6, page=i + 1) for i in range(5)]
+    sources = numbered(hits)
+    question = "What does Almanac index?"
+    ranked = rank_sentences(question, [(s.n, s.hit) for s in sources], None)
+    for budget in (150, 400):
+        prompt = build_prompt(question, ranked, sources, llm, prompt_budget=budget, max_answer_tokens=128)
+        assert prompt.tokens <= budget
+        if budget == 150:  # the room is used (at 400, MAX_SENTENCES ends it first)
+            assert prompt.tokens >= budget - 60
+        assert rendered_prompt_tokens(llm, prompt.messages) == prompt.tokens
+        user = prompt.messages[-1]["content"]
+        assert user.startswith("Sources:\n[") and user.endswith(f"Question: {question}")
+        for block in prompt.blocks:
+            assert f"[{block.n}] (file{block.n - 1}, page {block.n}) " in user  # title, page
+
+
+@pytest.mark.slow
+def test_build_prompt_fits_a_small_context(small_llm: LocalLLM) -> None:
+    hits = [make_hit(i, LOREM * 6) for i in range(5)]
+    sources = numbered(hits)
+    ranked = rank_sentences("What does Almanac index?", [(s.n, s.hit) for s in sources], None)
+    prompt = build_prompt(
+        "What does Almanac index?", ranked, sources, small_llm, prompt_budget=2000, max_answer_tokens=400
     )
-    assert small_llm.n_ctx == 512
-    assert prompt_tokens + max_answer <= small_llm.n_ctx
-    assert rendered_prompt_tokens(small_llm, messages) == prompt_tokens
-    # The window is used well: little is left over beyond the safety margin.
-    assert prompt_tokens + max_answer >= small_llm.n_ctx - 80
-    assert 1 <= len(sources) < len(hits)
-    assert [s.n for s in sources] == list(range(1, len(sources) + 1))
-    assert [s.hit for s in sources] == hits[: len(sources)]  # best first
-    user = messages[-1]["content"]
-    for source in sources:
-        assert (
-            f"[{source.n}] file{source.hit.chunk_id}.txt, page {source.hit.page}, section Intro > Details"
-            in user
-        )
-    assert "What does Almanac index?" in user
-    assert messages[0]["role"] == "system" and "square brackets" in messages[0]["content"]
-
-
-@pytest.mark.slow
-def test_build_prompt_truncates_at_word_boundary(small_llm: LocalLLM) -> None:
-    words = " ".join(f"word{i}" for i in range(2000))
-    hits = [make_hit(0, words)]
-    messages, sources, prompt_tokens = build_prompt("What words?", hits, small_llm, max_answer_tokens=100)
-    assert len(sources) == 1
-    assert prompt_tokens + 100 <= small_llm.n_ctx
-    assert rendered_prompt_tokens(small_llm, messages) == prompt_tokens
-    user = messages[-1]["content"]
-    kept = user.split("\n", 3)[3].split(" … [1]")[0]  # passage text after its label, before the cut
-    assert kept.split()[-1].startswith("word")
-    assert kept.split() == words.split()[: len(kept.split())]  # whole words only, in order
-
-
-@pytest.mark.slow
-def test_build_prompt_skips_what_cannot_fit_and_keeps_shorter(small_llm: LocalLLM) -> None:
-    long_text = LOREM * 30
-    short_text = "Blorbville is the capital of Freedonia."
-    hits = [make_hit(0, short_text), make_hit(1, long_text), make_hit(2, long_text), make_hit(3, short_text)]
-    # Leave so little room that a truncated stub (< 50 tokens) is not worth it.
-    base_messages, _, base_tokens = build_prompt("capital?", [], small_llm, max_answer_tokens=0)
-    max_answer = small_llm.n_ctx - base_tokens - 16 - 60
-    messages, sources, prompt_tokens = build_prompt("capital?", hits, small_llm, max_answer_tokens=max_answer)
-    assert prompt_tokens + max_answer <= small_llm.n_ctx
-    assert [s.hit.chunk_id for s in sources] == [0, 3]
-    assert [s.n for s in sources] == [1, 2]
-    assert "[2] file3.txt" in messages[-1]["content"]
+    assert prompt.tokens + 400 <= small_llm.n_ctx and prompt.blocks
 
 
 @pytest.mark.slow
 def test_build_prompt_question_too_long(small_llm: LocalLLM) -> None:
     with pytest.raises(QueryError, match="too long"):
-        build_prompt("why " * 600, [make_hit(0, "x")], small_llm, max_answer_tokens=64)
+        build_prompt(
+            "why " * 600, [], numbered([make_hit(0, "x")]), small_llm, prompt_budget=400, max_answer_tokens=64
+        )
 
 
 # -- Answerer with the real model --------------------------------------------------------------------
@@ -297,28 +426,47 @@ FREEDONIA = [make_hit(0, "The capital of Freedonia is Blorbville.", path="/docs/
 @pytest.mark.slow
 def test_ask_streams_a_grounded_answer(llm: LocalLLM) -> None:
     pieces: list[str] = []
-    answer = Answerer(FakeSearcher(FREEDONIA), llm, max_answer_tokens=64).ask(
-        "What is the capital of Freedonia?", on_token=pieces.append
+
+    def on_event(event) -> None:
+        if isinstance(event, TokensArrived):
+            pieces.append(event.text)
+
+    answer = Answerer(FakeSearcher(FREEDONIA), llm, HashEmbedder(), AnswerConfig(max_answer_tokens=64)).ask(
+        "What is the capital of Freedonia?", on_event=on_event
     )
-    assert pieces and "".join(pieces).strip() == answer.text
+    assert pieces and "Blorbville" in "".join(pieces)
     assert "Blorbville" in answer.text
     assert answer.stopped in ("stop", "length")
     assert [s.n for s in answer.sources] == [1]
     assert answer.sources[0].hit is FREEDONIA[0]
-    assert answer.cited == find_citations(answer.text, 1)
-    assert answer.prompt_tokens > 0 and answer.answer_tokens > 0
+    assert answer.cited == [1], answer.text
+    assert answer.quick_answer is not None and answer.quick_answer.text == FREEDONIA[0].text
+    assert 0 < answer.prompt_tokens <= 400 and answer.answer_tokens > 0
     assert answer.tokens_per_s > 0 and answer.ttft_ms > 0
     assert answer.model == llm.name
-    for stage in [*RETRIEVAL_STAGES, "prompt", "first token", "generation"]:
+    for stage in [*RETRIEVAL_STAGES, "quick answer", "prompt", "first token", "generation"]:
         assert stage in answer.timings.stages
     json.dumps(answer.to_json())
+
+
+@pytest.mark.slow
+def test_generation_stops_before_an_invented_question(llm: LocalLLM) -> None:
+    messages = [
+        {
+            "role": "user",
+            "content": "Write these two lines exactly:\nThe sky is blue.\nQuestion: why is it blue?",
+        }
+    ]
+    text = "".join(llm.stream_chat(messages, max_tokens=40))
+    assert "Question:" not in text
+    assert "Question:" in STOP_SEQUENCES
 
 
 @pytest.mark.slow
 def test_ask_times_model_load_only_when_cold() -> None:
     llm = LocalLLM(n_ctx=1024, n_threads=1)
     try:
-        answerer = Answerer(FakeSearcher(FREEDONIA), llm, max_answer_tokens=16)
+        answerer = Answerer(FakeSearcher(FREEDONIA), llm, None, AnswerConfig(max_answer_tokens=16))
         cold = answerer.ask("What is the capital of Freedonia?")
         warm = answerer.ask("What is the capital of Freedonia?")
     finally:
@@ -327,6 +475,7 @@ def test_ask_times_model_load_only_when_cold() -> None:
     assert "model load" not in warm.timings.stages
     assert list(cold.timings.stages) == [
         *RETRIEVAL_STAGES,
+        "quick answer",
         "model load",
         "prompt",
         "first token",
@@ -338,18 +487,24 @@ def test_ask_times_model_load_only_when_cold() -> None:
 def test_ask_cancel_mid_stream_returns_partial(llm: LocalLLM) -> None:
     pieces: list[str] = []
     hits = [make_hit(0, "The numbers from one to one hundred are listed in this file.")]
-    answer = Answerer(FakeSearcher(hits), llm, max_answer_tokens=200).ask(
-        "List the numbers from 1 to 100.", on_token=pieces.append, cancel=lambda: len(pieces) >= 2
+
+    def on_event(event) -> None:
+        if isinstance(event, TokensArrived):
+            pieces.append(event.text)
+
+    answer = Answerer(FakeSearcher(hits), llm, None, AnswerConfig(max_answer_tokens=200, decline=False)).ask(
+        "List the numbers from 1 to 100.", on_event=on_event, cancel=lambda: len(pieces) >= 2
     )
     assert answer.stopped == "cancelled"
     assert len(pieces) == 2
-    assert answer.text == "".join(pieces).strip()
     assert answer.answer_tokens >= 2
 
 
 @pytest.mark.slow
 def test_ask_length_limit(llm: LocalLLM) -> None:
     hits = [make_hit(0, LOREM * 3)]
-    answer = Answerer(FakeSearcher(hits), llm, max_answer_tokens=4).ask("Describe Almanac in detail.")
+    answer = Answerer(FakeSearcher(hits), llm, None, AnswerConfig(max_answer_tokens=4, decline=False)).ask(
+        "Describe Almanac in detail."
+    )
     assert answer.stopped == "length"
     assert answer.answer_tokens <= 5

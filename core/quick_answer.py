@@ -1,0 +1,143 @@
+"""The quick answer: the sentence of the retrieved passages that best answers the question, before any model.
+
+Every sentence of the sources is scored by how much of the question's (IDF-weighted) content words it holds
+and by its embedding similarity to the question, using the embedder already loaded for search. The same
+scores choose what evidence the model is given (core.evidence) and feed the decline decision
+(core.decline).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .embedding import Embedder
+from .hits import Hit
+from .search import STOP_WORDS
+from .sentences import Span, split_sentences
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ied", "ies", "ed", "es", "ly", "s")
+# Words that say what kind of answer is wanted, not what it is about.
+_QUESTION_WORDS = STOP_WORDS | frozenset(
+    "much many long often name named called way kind type tell explain describe say says mention mentioned"
+    " give list show".split()
+)
+# At most this many sentences are embedded per question (the best by word overlap, then by passage rank):
+# all-MiniLM-L6-v2 encodes ~7,000 word pieces/s on 2 cores, so 32 sentences cost ~60-120 ms.
+MAX_EMBEDDED = 32
+
+# Weights of the combined score, chosen on the QA tune split (see `rank_sentences`).
+LEXICAL_WEIGHT = 0.5
+SEMANTIC_WEIGHT = 1.0
+# Below this combined score no sentence is offered as a quick answer.
+MIN_QUICK_SCORE = 0.45
+SHORT_SENTENCE_WORDS = 10  # a best sentence shorter than this brings the next one along
+
+
+def stem(word: str) -> str:
+    """A deliberately crude English stem: enough to match "indexing" with "indexes"."""
+    word = word.lower()
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word  # "leave" and "leaves": "leav"
+
+
+def content_terms(question: str) -> list[str]:
+    """The question's content words, stemmed, in order, without repeats."""
+    out: list[str] = []
+    for w in _WORD.findall(question):
+        lw = w.lower()
+        if lw in _QUESTION_WORDS or (len(lw) < 2 and not lw.isdigit()):
+            continue
+        s = stem(lw)
+        if s not in out:
+            out.append(s)
+    return out
+
+
+def held_terms(terms: list[str], text: str) -> set[str]:
+    """The `terms` that `text` holds: as a word's stem, or as the start of a longer word of at least four
+    letters ("timeout" in "TimeoutException", "index" in "indexer")."""
+    stems = {stem(w) for w in _WORD.findall(text)}
+    return {t for t in terms if t in stems or (len(t) >= 4 and any(w.startswith(t) for w in stems))}
+
+
+@dataclass
+class ScoredSentence:
+    n: int  # the source number of the passage it is in
+    span: Span  # where it is in that passage's text
+    text: str  # whitespace collapsed
+    lexical: float = 0.0  # IDF-weighted share of the question's content words it holds, 0..1
+    semantic: float = 0.0  # cosine similarity to the question (0 when not embedded)
+    score: float = 0.0
+
+
+@dataclass
+class QuickAnswer:
+    text: str
+    n: int  # the source number it comes from
+    start: int  # [start, end) in that source's passage text, for highlighting
+    end: int
+    score: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "n": self.n}
+
+
+def rank_sentences(
+    question: str, sources: Sequence[tuple[int, Hit]], embedder: Embedder | None
+) -> list[ScoredSentence]:
+    """Every sentence of the numbered `sources`, best first.
+
+    score = LEXICAL_WEIGHT * lexical + SEMANTIC_WEIGHT * semantic; sentences not embedded (beyond
+    MAX_EMBEDDED, or without an embedder) score on words alone.
+    """
+    sentences = [
+        ScoredSentence(n, span, span.text(hit.text))
+        for n, hit in sources
+        for span in split_sentences(hit.text)
+    ]
+    if not sentences:
+        return []
+    terms = content_terms(question)
+    held = [held_terms(terms, s.text) for s in sentences]
+    total = len(sentences)
+    idf = {t: math.log(1 + total / (1 + sum(t in h for h in held))) for t in terms}
+    weight = sum(idf.values())
+    if weight > 0:
+        for s, h in zip(sentences, held, strict=True):
+            s.lexical = sum(idf[t] for t in h) / weight
+    rank_of = {n: i for i, (n, _) in enumerate(sources)}
+    order = sorted(range(total), key=lambda i: (-sentences[i].lexical, rank_of[sentences[i].n], i))
+    chosen = order[:MAX_EMBEDDED]
+    if embedder is not None and chosen:
+        vectors = np.asarray(embedder.embed([question] + [sentences[i].text for i in chosen]), np.float32)
+        sims = vectors[1:] @ vectors[0]
+        for i, sim in zip(chosen, sims, strict=True):
+            sentences[i].semantic = float(sim)
+    for s in sentences:
+        s.score = LEXICAL_WEIGHT * s.lexical + SEMANTIC_WEIGHT * s.semantic
+    return sorted(sentences, key=lambda s: (-s.score, rank_of[s.n], s.span.start))
+
+
+def pick_quick_answer(
+    ranked: list[ScoredSentence], sources: Sequence[tuple[int, Hit]], *, min_score: float = MIN_QUICK_SCORE
+) -> QuickAnswer | None:
+    """The best sentence (and the next one when it is short), or None when none scores `min_score`."""
+    if not ranked or ranked[0].score < min_score:
+        return None
+    best = ranked[0]
+    hit = dict(sources)[best.n]
+    start, end = best.span.start, best.span.end
+    if len(best.text.split()) < SHORT_SENTENCE_WORDS:
+        following = [s for s in split_sentences(hit.text) if s.start >= end]
+        if following and "\n\n" not in hit.text[end : following[0].start]:
+            end = following[0].end
+    return QuickAnswer(" ".join(hit.text[start:end].split()), best.n, start, end, best.score)
