@@ -17,6 +17,7 @@ from almanac.core.settings import Settings
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QDialog,
     QHBoxLayout,
     QHeaderView,
@@ -41,18 +42,27 @@ class ModelsDialog(QDialog):
     download_finished = Signal(str)  # model id, after it was verified and installed
     download_stopped = Signal(str)  # a plain reason: paused for later, cancelled, or the error
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        parent: QWidget | None = None,
+        *,
+        models: list[catalog.CatalogModel] | None = None,  # None: the shipped catalog
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.resize(860, 460)
         self._current = settings.llm_path
-        self._catalog = catalog.load_catalog()
+        self._catalog = models if models is not None else catalog.load_catalog()
         self._installed: dict[str, catalog.Installed] = {}
         self._token: CancelToken | None = None
         self._downloading: str | None = None
         self._discard_on_stop = False
         self._last_progress = 0.0
-        self._jobs = JobThread("model-download", on_error=self._failed, parent=self)
+        self._jobs: JobThread | None = None  # one per download, so no thread outlives it
+        app = QApplication.instance()
+        if app is not None:  # quitting with a download running must not destroy a running thread
+            app.aboutToQuit.connect(self._stop_download)
 
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -180,18 +190,19 @@ class ModelsDialog(QDialog):
         self.progress.setValue(0)
         self.progress.show()
         self.progress_label.setText(f"Connecting to download {m.name}…")
-        self._jobs.submit(
-            lambda: catalog.install(m, progress=self._progress_from_thread, cancel=token),
+        self._jobs = jobs = JobThread("model-download", on_error=self._failed, parent=self)
+        jobs.submit(
+            lambda: catalog.install(m, progress=lambda p: self._progress_from_thread(jobs, p), cancel=token),
             success=self._installed_ok,
             failure=self._failed,
         )
         self.refresh()
 
-    def _progress_from_thread(self, p: Progress) -> None:
+    def _progress_from_thread(self, jobs: JobThread, p: Progress) -> None:
         now = time.monotonic()
         if now - self._last_progress >= PROGRESS_EVERY_S or p.done == p.total:
             self._last_progress = now
-            self._jobs.post(self._show_progress, p)
+            jobs.post(self._show_progress, p)
 
     def _show_progress(self, p: Progress) -> None:
         if p.total:
@@ -252,6 +263,17 @@ class ModelsDialog(QDialog):
     def _end_download(self) -> None:
         self._token, self._downloading = None, None
         self.progress.hide()
+        if self._jobs is not None:
+            self._jobs.stop()  # its job has ended: this only joins the idle thread
+            self._jobs = None
+
+    def _stop_download(self) -> None:
+        """Stop a running download, keeping its partial file for a later resume, and end its thread."""
+        if self._token is not None:
+            self._token.cancel()
+        if self._jobs is not None:
+            self._jobs.stop()
+            self._jobs = None
 
     # -- using and removing --------------------------------------------------------------------------
 
@@ -286,9 +308,7 @@ class ModelsDialog(QDialog):
         self.refresh()
 
     def done(self, result: int) -> None:  # closing: stop a download, keeping its partial file for later
-        if self._token is not None:
-            self._token.cancel()
-        self._jobs.stop()
+        self._stop_download()
         super().done(result)
 
 
