@@ -223,9 +223,16 @@ class LocalLLM:
         result: StreamResult,
     ) -> Generator[str, None, None]:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+        def timed_out() -> bool:
+            return deadline is not None and time.monotonic() >= deadline
+
         with self._lock:
             self.load()
             result.prompt_tokens = self.count_chat_tokens(messages)
+            # A long prompt takes seconds to evaluate before the first token: llama.cpp asks this between
+            # its compute steps, so a cancel or the timeout stops that too, within milliseconds.
+            abort = _PromptAbort(self._llama, lambda: (cancel is not None and cancel()) or timed_out())
             chunks = self._llama.create_chat_completion(
                 messages=messages,
                 stream=True,
@@ -237,7 +244,8 @@ class LocalLLM:
             )
             pieces: list[str] = []
             try:
-                for chunk in _model_errors(chunks):
+                for chunk in _model_errors(chunks, abort):
+                    abort.remove()  # the prompt is evaluated; from here on tokens are checked between
                     choice = chunk["choices"][0]
                     piece = choice["delta"].get("content") or ""
                     if piece:
@@ -249,13 +257,16 @@ class LocalLLM:
                     if cancel is not None and cancel():
                         result.stopped = "cancelled"
                         break
-                    if deadline is not None and time.monotonic() >= deadline:
+                    if timed_out():
                         result.stopped = "timeout"
                         break
             except GeneratorExit:  # the caller closed the stream before its end
                 result.stopped = result.stopped or "cancelled"
                 raise
             finally:
+                abort.remove()
+                if abort.fired and not result.stopped:
+                    result.stopped = "timeout" if timed_out() else "cancelled"
                 chunks.close()  # ends llama.cpp's generator, so the next call starts clean
                 # One piece per token, except where llama-cpp-python holds back partial UTF-8 or a
                 # possible stop string; re-tokenizing the text catches those merged pieces.
@@ -266,16 +277,52 @@ class LocalLLM:
                     result.stopped = "stop"
 
 
-def _model_errors(chunks: Iterator[dict]) -> Iterator[dict]:
-    """llama.cpp reports a failed decode (out of memory, a device error) as RuntimeError: the environment."""
+def _model_errors(chunks: Iterator[dict], abort: _PromptAbort) -> Iterator[dict]:
+    """llama.cpp reports a failed decode (out of memory, a device error) as RuntimeError: the environment.
+    A decode we aborted ends the stream instead."""
     while True:
         try:
             chunk = next(chunks)
         except StopIteration:
             return
         except RuntimeError as err:
+            if abort.fired:
+                return
             raise ModelError(f"The language model failed while writing the answer: {err}") from err
         yield chunk
+
+
+class _PromptAbort:
+    """llama.cpp's abort callback, installed on a context while a prompt is evaluated.
+
+    Only then: llama.cpp calls it at every step of every decode (hundreds per token), and the Python call
+    would cost generation a noticeable share of its speed; between tokens the stream checks for itself.
+    The prompt's batches done before the abort stay in the KV cache; the next generation drops them (its
+    eval() clears the cache past the tokens it keeps), so an aborted prompt leaves no trace.
+    """
+
+    def __init__(self, llama: Any, stop: Callable[[], bool]) -> None:
+        import llama_cpp
+
+        self._llama = llama
+        self._stop = stop
+        self.fired = False
+        self._installed = True
+        # Referenced here for as long as llama.cpp may call it: ctypes frees a callback with its object.
+        self._callback = llama_cpp.ggml_abort_callback(self._check)
+        llama_cpp.llama_set_abort_callback(llama.ctx, self._callback, None)
+
+    def _check(self, _data: Any) -> bool:
+        if not self.fired and self._stop():
+            self.fired = True
+        return self.fired
+
+    def remove(self) -> None:
+        if self._installed:
+            import llama_cpp
+
+            self._installed = False
+            llama_cpp.llama_set_abort_callback(self._llama.ctx, llama_cpp.ggml_abort_callback(), None)
 
 
 def _check_gguf(path: Path) -> None:
@@ -311,7 +358,10 @@ def default_threads() -> int:
 def gguf_context_length(path: Path) -> int | None:
     """The `<arch>.context_length` a GGUF was trained with, read from its header; None if not found.
 
-    Read here rather than from llama.cpp because llama.cpp only reports it after allocating the context.
+    Needed before loading, to size the context (a KV cache asked for by mistake is allocated in full), so it
+    is read here rather than from llama.cpp: `Llama.metadata` exists only once the context is allocated, and
+    llama.cpp's cheapest load (vocabulary only) took 0.3 s against 0.25 ms for this header read, and even
+    then reports no trained context length. After loading, the chat template does come from `Llama.metadata`.
     """
     try:
         with path.open("rb") as fh:
