@@ -17,6 +17,7 @@ from pathlib import Path
 from almanac.core.errors import AlmanacError
 from almanac.core.extractors import ExtractionWorker, kind_of
 from almanac.core.indexer import SECTION_JOIN
+from almanac.core.store import path_from_db
 from PySide6.QtCore import QObject
 
 from .jobs import FailureFn, JobThread
@@ -31,7 +32,7 @@ TextLoader = Callable[[str, Callable[[str | None], None]], None]
 def document_text(path: str, worker: ExtractionWorker) -> str | None:
     """The extracted text of `path` (sections joined as the indexer joins them); None when it cannot be
     read now (moved, unreadable, too big, a PDF, too slow). Blocks the calling thread while `worker` reads."""
-    p = Path(path)
+    p = Path(path_from_db(path))  # a search hit carries a file name as stored (core.store.path_to_db)
     if kind_of(p) in (None, "pdf"):
         return None
     try:
@@ -61,7 +62,7 @@ class DocumentTexts(QObject):
 
     def _load(self, path: str) -> str | None:
         try:
-            st = os.stat(path)
+            st = os.stat(path_from_db(path))
         except OSError:
             return None
         key = (path, st.st_size, st.st_mtime_ns)

@@ -90,6 +90,11 @@ class SettingsDialog(QDialog):
         self.ignore_patterns = QPlainTextEdit(self)
         self.ignore_patterns.setPlaceholderText("One pattern per line, as in .gitignore")
         self.ignore_patterns.setMinimumHeight(140)
+        self.ignore_patterns.setToolTip(
+            "Secrets are always left out, whatever these rules say: keys and certificates, .env files,"
+            " credentials and tokens, password-manager files and exports, browser profiles, and any file"
+            " that holds a private key."
+        )
 
         form = QFormLayout()
         form.addRow("Language model file:", self.llm_path)

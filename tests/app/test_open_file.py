@@ -65,3 +65,19 @@ def test_sources_panel_open_button_never_runs_a_script(qtbot, tmp_path, opened):
     panel.set_answer(answer)
     qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
     assert [u.toLocalFile() for u in opened] == [str(tmp_path)]
+
+
+def test_a_hit_for_an_undecodable_file_name_still_previews(tmp_path):
+    from almanac.app.document_text import document_text
+    from almanac.core import store
+    from almanac.core.extractors import ExtractionWorker
+
+    raw = tmp_path.as_posix().encode() + b"/caf\xe9.md"
+    try:
+        with open(raw, "wb") as fh:
+            fh.write(b"# Menu\n\nCroissants every morning.\n")
+    except OSError as err:
+        pytest.skip(f"this file system refuses non-UTF-8 names: {err}")
+    stored = store.path_to_db(raw.decode("utf-8", "surrogateescape"))  # what a search hit carries
+    with ExtractionWorker(timeout_s=60) as worker:
+        assert "Croissants every morning." in (document_text(stored, worker) or "")
