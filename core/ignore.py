@@ -31,7 +31,7 @@ def _one_regex(spec: pathspec.PathSpec) -> re.Pattern[str]:
     for pattern in spec.patterns:
         regex = re.sub(r"\(\?P<\w+>", "(?:", pattern.regex.pattern)  # group names repeat across patterns
         if regex.startswith(_ANY_FOLDER):
-            anywhere.append(f"(?:{regex[len(_ANY_FOLDER):]})")
+            anywhere.append(f"(?:{regex[len(_ANY_FOLDER) :]})")
         else:
             anchored.append(f"(?:{regex})")
     parts = [f"{_ANY_FOLDER}(?:{'|'.join(anywhere)})"] if anywhere else []

@@ -12,7 +12,16 @@ from app_helpers import make_answer
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 
-SCRIPTS = ["setup.bat", "build.cmd", "install.sh", "app.desktop", "run.command", "tool.ps1", "Fix.BAT", "x.js"]
+SCRIPTS = [
+    "setup.bat",
+    "build.cmd",
+    "install.sh",
+    "app.desktop",
+    "run.command",
+    "tool.ps1",
+    "Fix.BAT",
+    "x.js",
+]
 
 
 @pytest.fixture

@@ -164,7 +164,9 @@ TEXT = {
     "shiftjis.txt": ("日本語のテキストです。これはテストの文章になります。\n" * 4000).encode("shift_jis"),
     "gb2312.txt": ("这是一个中文文本的例子，用于测试编码检测。\n" * 4001).encode("gb2312"),
     "big5.txt": ("這是一個中文文本的例子，用於測試編碼檢測。\n" * 4001).encode("big5"),
-    "korean.txt": ("다람쥐 헌 쳇바퀴에 타고파. 키스의 고유조건은 입술끼리 만나야 한다.\n" * 3000).encode("cp949"),
+    "korean.txt": ("다람쥐 헌 쳇바퀴에 타고파. 키스의 고유조건은 입술끼리 만나야 한다.\n" * 3000).encode(
+        "cp949"
+    ),
     "polish.txt": ("Zażółć gęślą jaźń. Pchnąć w tę łódź jeża lub ośm skrzyń fig.\n" * 3000).encode("cp1250"),
     "main.py": ("def main() -> int:\n    return sum(range(10))  # ünïcode comment\n" * 3000).encode(),
 }
@@ -188,11 +190,26 @@ def test_binary_content_fails_with_a_reason_and_real_text_indexes(lib, tmp_path)
     failures = dict(lib.status().failures)
     assert failures == {str(root / name): "Looks like binary data, not text" for name in BINARY}
     assert report.indexed == len(TEXT)
-    assert lib.conn.execute("SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id"
-                            " WHERE d.path LIKE '%random%' OR d.path LIKE '%installer%'").fetchone()[0] == 0
+    assert (
+        lib.conn.execute(
+            "SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id"
+            " WHERE d.path LIKE '%random%' OR d.path LIKE '%installer%'"
+        ).fetchone()[0]
+        == 0
+    )
     # (FTS5's unicode61 tokenizer reads a run of CJK characters up to punctuation as one token)
-    for word in ("fermé", "München", "Woodhouse", "булок", "日本語のテキストです", "这是一个中文文本的例子", "main",
-                 "這是一個中文文本的例子", "다람쥐", "gęślą"):
+    for word in (
+        "fermé",
+        "München",
+        "Woodhouse",
+        "булок",
+        "日本語のテキストです",
+        "这是一个中文文本的例子",
+        "main",
+        "這是一個中文文本的例子",
+        "다람쥐",
+        "gęślą",
+    ):
         assert search_paths(lib, word), word
     assert problems(lib.conn) == []
 
@@ -282,8 +299,10 @@ def test_markdown_long_runs_of_spaces_are_linear(tmp_path):
 def test_html_long_runs_of_spaces_are_linear(tmp_path):
     path = tmp_path / "spaces.html"
     cells = "<td></td>" * 30_000
-    path.write_text(f"<html><body><p>one</p><pre>a{SPACES}b</pre><table><tr>{cells}</tr></table>"
-                    f"<p>two  </p></body></html>")
+    path.write_text(
+        f"<html><body><p>one</p><pre>a{SPACES}b</pre><table><tr>{cells}</tr></table>"
+        f"<p>two  </p></body></html>"
+    )
     start = time.perf_counter()
     result = extract(path)
     assert time.perf_counter() - start < 5.0  # parsing 30,000 cells with lxml is most of it

@@ -90,8 +90,14 @@ def secrets_folder(tmp_path):
         _write(root, rel, "password = hunter2\n")
     _write(root, "notes/ordinary.md", "# Ordinary\n\nShopping list: tomatoes.\n")
     _write(root, ".hidden-notes/idea.md", "# Idea\n\nA dotted folder of ordinary notes about kites.\n")
-    _write(root, "src/chromium/README.md", "# Chromium\n\nA source checkout, not a browser profile: rendering.\n")
-    _write(root, "docs/keys.md", "A key file starts with -----BEGIN RSA PRIVATE KEY-----, says the zeppelin manual.\n")
+    _write(
+        root, "src/chromium/README.md", "# Chromium\n\nA source checkout, not a browser profile: rendering.\n"
+    )
+    _write(
+        root,
+        "docs/keys.md",
+        "A key file starts with -----BEGIN RSA PRIVATE KEY-----, says the zeppelin manual.\n",
+    )
     _write(root, "backup/server-notes.txt", "Old server. Key below.\n\n" + RSA_KEY)
     _write(root, "backup/deploy.md", "# Deploy\n\n```\n" + OPENSSH_KEY + "```\n")
     _write(root, "backup/legacy.conf", ENCRYPTED_KEY)
@@ -133,7 +139,12 @@ def test_secrets_stay_out_whatever_the_user_patterns(tmp_path, secrets_folder, p
         }
         assert fts(lib, "server") == []
         key_material = BODY.split("\n", 1)[0]
-        assert lib.conn.execute("SELECT count(*) FROM chunks WHERE instr(text, ?)", (key_material,)).fetchone()[0] == 0
+        assert (
+            lib.conn.execute("SELECT count(*) FROM chunks WHERE instr(text, ?)", (key_material,)).fetchone()[
+                0
+            ]
+            == 0
+        )
         # Without the user's ".*" an ordinary dotted folder is indexed; with it, it is not.
         assert fts(lib, "kites") == ([] if ".*" in patterns else [".hidden-notes/idea.md"])
         assert problems(lib.conn) == []
@@ -150,8 +161,24 @@ def test_a_library_folder_inside_a_secret_folder(tmp_path):
 
 
 def test_old_settings_lose_the_copied_secret_defaults(tmp_path):
-    old_defaults = [".*", "node_modules/", ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*",
-                    "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.keychain", "*.keychain-db", "*.kdbx", "*.swp"]
+    old_defaults = [
+        ".*",
+        "node_modules/",
+        ".env",
+        ".env.*",
+        "*.pem",
+        "*.key",
+        "*.p12",
+        "*.pfx",
+        "id_rsa*",
+        "id_dsa*",
+        "id_ecdsa*",
+        "id_ed25519*",
+        "*.keychain",
+        "*.keychain-db",
+        "*.kdbx",
+        "*.swp",
+    ]
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"ignore_patterns": [*old_defaults, "drafts/", "*.log"], "top_k": 7}))
     loaded = Settings.load(path)
