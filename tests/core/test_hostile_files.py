@@ -240,8 +240,9 @@ def test_unsupported_and_oversized_files_are_never_read(lib, tmp_path, monkeypat
     root.mkdir()
     (root / "song.mp3").write_bytes(os.urandom(100_000))
     (root / "notes.txt").write_text("Plain notes.\n")
-    with open(root / "huge.txt", "wb") as fh:  # sparse: 60 MB that cost nothing to make
-        fh.truncate(60_000_000)
+    for name in ("huge.txt", "disk.iso"):  # sparse: 60 MB that cost nothing to make
+        with open(root / name, "wb") as fh:
+            fh.truncate(60_000_000)
     hashed: list[str] = []
     real_hash = store.file_hash
     monkeypatch.setattr(store, "file_hash", lambda p: hashed.append(Path(p).name) or real_hash(p))
@@ -249,6 +250,7 @@ def test_unsupported_and_oversized_files_are_never_read(lib, tmp_path, monkeypat
     report = lib.index()
     assert hashed == ["notes.txt"]
     assert report.indexed == 1
+    # (the disk image is not a document at all: too big or not, there is nothing to tell)
     assert dict(lib.status().failures) == {str(root / "huge.txt"): "Larger than the 50 MB limit"}
     for _ in range(2):  # and at every later sync: the mp3 is still never read
         lib.index()
@@ -261,6 +263,33 @@ def test_unsupported_and_oversized_files_are_never_read(lib, tmp_path, monkeypat
     lib.indexer.index_file(folder, root / "grown.txt", r)
     assert r.failures == [(str(root / "grown.txt"), "Larger than the 50 MB limit")]
     assert hashed == ["notes.txt"]
+
+
+def test_the_watcher_applies_the_same_limits(lib, tmp_path):
+    from almanac.core.watch.apply import apply_changes
+    from almanac.core.watch.changes import ChangeSet, FolderChanges
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    folder = lib.add_folder(root)
+    lib.index()
+    with open(root / "huge.md", "wb") as fh:  # appeared while watching: never read, recorded as too big
+        fh.truncate(60_000_000)
+    (root / "movie.mkv").write_bytes(os.urandom(1000))
+    (root / "noise.txt").write_bytes(random.Random(8).randbytes(50_000))
+    odd = make_odd_file(root, ODD_NAME, b"Watched croissants.\n")
+    paths = [str(root / n) for n in ("huge.md", "movie.mkv", "noise.txt")] + [odd]
+    report = apply_changes(lib, ChangeSet([FolderChanges(folder, paths=paths)]))
+    assert {(c.action, Path(c.path).name) for c in report.changes} == {
+        ("failed", "huge.md"),
+        ("failed", "noise.txt"),
+        ("added", Path(odd).name),
+    }
+    failures = dict(lib.status().failures)
+    assert failures[str(root / "huge.md")] == "Larger than the 50 MB limit"
+    assert failures[str(root / "noise.txt")] == "Looks like binary data, not text"
+    assert search_paths(lib, "croissants") == [odd]
+    assert problems(lib.conn) == []
 
 
 def test_fifo_is_never_opened(lib, tmp_path):
