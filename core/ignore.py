@@ -15,6 +15,7 @@ from pathlib import Path
 import pathspec
 
 from .cancel import CancelToken
+from .paths import is_within
 from .secret_files import SECRET_PATTERNS
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def walk(
                 continue
             if path.is_symlink():
                 target = os.path.realpath(path)
-                if os.path.commonpath([root_real, target]) != root_real or not os.path.isfile(target):
+                if not is_within(target, root_real) or not os.path.isfile(target):
                     continue
             try:
                 size = path.stat().st_size

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import db, vector_index
 from .chunking import Chunk
+from .paths import is_within
 
 
 def content_hash(data: bytes) -> str:
@@ -118,11 +119,10 @@ def add_folder(conn: apsw.Connection, path: str) -> int:
         )
         folder_id = conn.execute("SELECT id FROM folders WHERE path = ?", (path,)).fetchone()[0]
         # Documents of folders inside the new one now belong to it; those folders are absorbed.
-        prefix = path.rstrip(os.sep) + os.sep
         inner = [
             i
             for i, p in conn.execute("SELECT id, path FROM folders WHERE id != ?", (folder_id,))
-            if p.startswith(prefix)
+            if is_within(p, path)
         ]
         for inner_id in inner:
             conn.execute("UPDATE documents SET folder_id = ? WHERE folder_id = ?", (folder_id, inner_id))
