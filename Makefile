@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)
+	$(PY) -m almanac.app.system_check
 	$(VENV)/bin/almanac gui
 
 test: $(STAMP)

@@ -18,6 +18,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from . import jobs, messages
+from .system_check import preflight
 
 log = logging.getLogger("almanac.app")
 
@@ -95,6 +96,8 @@ def already_running(app: QApplication) -> bool:
 
 
 def run(argv: list[str] | None = None) -> int:
+    if QApplication.instance() is None and preflight():
+        return 1  # a system library Qt needs is missing: what to install was printed, not Qt's abort
     start = time.perf_counter()
     setup_logging()
     install_excepthook()

@@ -1,10 +1,12 @@
-"""The main window: conversations and library on the left, the chat in the middle, and on the right the
-sources and timings of the selected answer. It wires widgets to the two background controllers and keeps
-the conversations; it does no slow work itself.
+"""The main window: conversations and library on the left, the chat in the middle (a welcome with folder and
+sample-document buttons while the library is empty), and on the right the sources and timings of the
+selected answer. It wires widgets to the two background controllers and keeps the conversations; it does
+no slow work itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -18,20 +20,35 @@ from almanac.core.settings import Settings
 from almanac.core.watch import AppliedReport
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QMainWindow,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from . import messages
 from .ask_controller import AskController, LLMFactory, default_llm
+from .chat_export import export_conversation, suggested_name
 from .chat_view import ChatView
 from .conversation_list import ConversationList
 from .conversations import DEFAULT_TITLE, Conversation, ConversationStore, Turn, new_conversation, title_from
 from .document_text import DocumentTexts
-from .index_controller import IndexController, WatcherFactory, default_watcher
+from .index_controller import IndexController, LibraryState, WatcherFactory, default_watcher
 from .library_panel import LibraryPanel
+from .models_page import ModelsDialog
+from .onboarding import SuggestionBar, WelcomeView, install_samples, samples_folder
+from .progress_line import IndexProgressLine
 from .settings_dialog import LLM_FIELDS, REINDEX_FIELDS, SYNC_FIELDS, SettingsDialog, changed
+from .shortcuts import ShortcutsDialog
 from .sources_panel import SourcesPanel
 from .status_bar import StatusBar
 from .timing_panel import TimingPanel
+from .tray import IndexTray
 from .ui_state import UiState
 
 log = logging.getLogger(__name__)
@@ -86,6 +103,7 @@ class MainWindow(QMainWindow):
         self._selected_turn: int | None = None
         self._settings_dialog: SettingsDialog | None = None
         self._shut_down = False
+        self._library_folders: list[str] | None = None  # as last reported; None before the library opens
 
         self._build_widgets()
         self._build_actions()
@@ -93,6 +111,8 @@ class MainWindow(QMainWindow):
         self._ui = UiState()
         self._ui.restore(self, self._splitters(), self.sidebar)
         self._load_conversations()
+        if self._ui.flag("watch_paused"):
+            self.index.set_watch_paused(True)  # before the watcher starts: it starts paused
 
         self.index.open(sync=sync_on_start)
         if load_model:
@@ -111,6 +131,24 @@ class MainWindow(QMainWindow):
         self.sidebar.addTab(self.library_panel, "Library")
 
         self.chat = ChatView(self)
+        self.progress_line = IndexProgressLine(self)
+        self.suggestions = SuggestionBar(parent=self)
+        self.suggestions.hide()
+        chat_column = QWidget(self)
+        column = QVBoxLayout(chat_column)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        for widget in (self.progress_line, self.suggestions):
+            column.addWidget(widget)
+        column.addWidget(self.chat, 1)
+        self.welcome = WelcomeView(self)
+        # The main area: the welcome while the library has no folders, else the chat.
+        self.center = QStackedWidget(self)
+        self.center.setObjectName("center")
+        self.center.addWidget(chat_column)
+        self.center.addWidget(self.welcome)
+        self.chat_column = chat_column
+        self.tray = IndexTray(self)
         self.sources = SourcesPanel(self)
         self.sources.text_loader = self.documents.request
         self.timings = TimingPanel(self)
@@ -123,7 +161,7 @@ class MainWindow(QMainWindow):
 
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.main_splitter.setObjectName("mainSplitter")
-        for widget in (self.sidebar, self.chat, self.right_splitter):
+        for widget in (self.sidebar, self.center, self.right_splitter):
             self.main_splitter.addWidget(widget)
         self.main_splitter.setStretchFactor(1, 1)
         self.main_splitter.setSizes([260, 520, 540])  # room for a readable page preview
@@ -144,9 +182,12 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         self._menus: dict = {}
         self._action("&File", "&Add Folder…", self.library_panel.choose_folder, "Ctrl+O")
+        self._action("&File", "&Export Chat as Markdown…", self.export_chat, "Ctrl+Shift+S")
         self._action("&File", "&Settings…", self.open_settings, "Ctrl+,")
+        self._action("&File", "&Models…", self.open_models)
         self._action("&File", "&Quit", self.close, "Ctrl+Q")
         self._action("&Chat", "&New Chat", self.new_conversation, "Ctrl+N")
+        self._action("&Chat", "&Ask a Question", self.focus_question, "Ctrl+L")
         self._action("&Chat", "&Rename Chat", self._rename_current, "F2")
         self._action("&Chat", "&Delete Chat", self._delete_current)
         self.copy_action = self._action("&Chat", "&Copy Answer", self.copy_selected_answer, "Ctrl+Shift+C")
@@ -162,11 +203,22 @@ class MainWindow(QMainWindow):
             "Open &Log Folder",
             lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir()))),
         )
+        self._action("&Help", "&Keyboard Shortcuts", self.show_shortcuts, "Ctrl+/")
+        self._action("&Help", "Add &Sample Documents", self.add_samples)
         self._action("&Help", "&About Almanac", self._about)
 
     def _connect(self) -> None:
         idx, ask, chat = self.index, self.asker, self.chat
         idx.stateChanged.connect(self.library_panel.set_state)
+        idx.stateChanged.connect(self._library_changed)
+        idx.busyChanged.connect(self.progress_line.set_busy)
+        idx.busyChanged.connect(self.tray.set_busy)
+        idx.progressChanged.connect(self.progress_line.show_progress)
+        idx.progressChanged.connect(self.tray.show_progress)
+        self.welcome.addFolderRequested.connect(lambda: self.library_panel.choose_folder())
+        self.welcome.samplesRequested.connect(self.add_samples)
+        self.suggestions.questionChosen.connect(self.ask)
+        self.suggestions.dismissed.connect(self._hide_suggestions)
         idx.busyChanged.connect(self.library_panel.set_indexing)
         idx.busyChanged.connect(self.status.set_indexing)
         idx.progressChanged.connect(self.status.progress.show_progress)
@@ -236,6 +288,7 @@ class MainWindow(QMainWindow):
         self.chat.set_turns(conv.turns, selected, stream_text=self._partial if streaming else None)
         self._refresh_list()
         self.select_turn(selected)
+        self._update_suggestions()
 
     def _open_conversation_id(self, conv_id: str) -> None:
         conv = next((c for c in self._convs if c.id == conv_id), None)
@@ -316,6 +369,7 @@ class MainWindow(QMainWindow):
         self._save(conv)
         self._refresh_list()
         self.chat.set_turns(conv.turns, self._selected_turn, stream_text="")
+        self._update_suggestions()
         self.asker.ask(question)
 
     def _tokens(self, text: str) -> None:
@@ -380,6 +434,31 @@ class MainWindow(QMainWindow):
         if self._selected_turn is not None:
             self.copy_answer(self._selected_turn)
 
+    def focus_question(self) -> None:
+        self.chat.input.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.chat.input.selectAll()
+
+    def export_chat(self, path: Path | None = None) -> Path | None:
+        """Write the open chat, with its sources, as Markdown; asks where unless `path` is given."""
+        conv = self._current
+        if conv is None or not conv.turns:
+            self.status.showMessage("This chat has no questions to export yet.", 4000)
+            return None
+        if path is None:
+            name, _ = QFileDialog.getSaveFileName(
+                self, "Export Chat", str(Path.home() / suggested_name(conv)), "Markdown (*.md);;All files (*)"
+            )
+            if not name:
+                return None
+            path = Path(name)
+        try:
+            export_conversation(conv, path)
+        except OSError as err:
+            self.reporter.report(AlmanacError(f"Cannot write {path}: {err.strerror or err}"))
+            return None
+        self.status.showMessage(f"Chat exported to {path}", 5000)
+        return path
+
     # -- library ---------------------------------------------------------------------------------------
 
     def _confirm_remove(self, path: str) -> None:
@@ -391,6 +470,39 @@ class MainWindow(QMainWindow):
             yes="Remove",
             on_yes=lambda: self.index.remove_folder(path),
         )
+
+    def _library_changed(self, state: LibraryState) -> None:
+        self._library_folders = [f.path for f in state.status.folders]
+        empty = not self._library_folders
+        self.center.setCurrentWidget(self.welcome if empty else self.chat_column)
+        self._update_suggestions()
+
+    def add_samples(self) -> None:
+        """Copy the bundled sample documents into the data folder and add them to the library."""
+        try:
+            folder = install_samples()
+        except OSError as err:
+            self.reporter.report(AlmanacError(f"Cannot copy the sample documents: {err.strerror or err}"))
+            return
+        self._ui.set_flag("suggestions_hidden", False)
+        self.index.add_folders([str(folder)])
+        self.status.showMessage("Adding the sample documents…", 4000)
+
+    def _update_suggestions(self) -> None:
+        """Questions to try, while the samples are in the library and the open chat is empty."""
+        samples = str(samples_folder().resolve())
+        show = (
+            self._library_folders is not None
+            and samples in self._library_folders
+            and self._current is not None
+            and not self._current.turns
+            and not self._ui.flag("suggestions_hidden")
+        )
+        self.suggestions.setVisible(show)
+
+    def _hide_suggestions(self) -> None:
+        self._ui.set_flag("suggestions_hidden", True)
+        self._update_suggestions()
 
     def _index_finished(self, report: SyncReport | None) -> None:
         if report is None:
@@ -407,6 +519,7 @@ class MainWindow(QMainWindow):
         self.watch_action.blockSignals(True)
         self.watch_action.setChecked(paused)
         self.watch_action.blockSignals(False)
+        self._ui.set_flag("watch_paused", paused)  # still paused after a restart
         self.status.showMessage("Watching paused" if paused else "Watching resumed", 3000)
 
     def _watch_applied(self, report: AppliedReport) -> None:
@@ -473,6 +586,22 @@ class MainWindow(QMainWindow):
             no="Later",
             on_no=lambda: self.index.reconfigure(new, new_embedder=new_embedder, then=sync),
         )
+
+    def open_models(self) -> ModelsDialog:
+        """The model catalog and downloads; "Use This Model" applies like a Settings change."""
+        dialog = ModelsDialog(self.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.use_model.connect(
+            lambda path: self.apply_settings(dataclasses.replace(self.settings, llm_path=path))
+        )
+        dialog.open()
+        return dialog
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(self.menuBar(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def _about(self) -> None:
         messages.message_box(

@@ -1,4 +1,5 @@
-"""Window geometry, splitter positions and the open tab and chat, remembered in <data dir>/ui.ini.
+"""Window geometry, splitter positions, the open tab and chat, and on/off choices such as paused
+watching, remembered in <data dir>/ui.ini.
 
 An ini file beside the index (not the platform's registry or plist) keeps all of Almanac's state in the one
 data directory, so tests and `--data-dir` get their own.
@@ -45,3 +46,11 @@ class UiState:
     @conversation.setter
     def conversation(self, conv_id: str) -> None:
         self._ini.setValue("conversation", conv_id)
+
+    def flag(self, name: str) -> bool:
+        """A remembered on/off choice (watching paused, suggestions hidden); False until set."""
+        return str(self._ini.value(f"flags/{name}", "false")).lower() == "true"
+
+    def set_flag(self, name: str, on: bool) -> None:
+        self._ini.setValue(f"flags/{name}", "true" if on else "false")
+        self._ini.sync()  # a crash or kill -9 later still remembers it
