@@ -4,10 +4,11 @@ A damaged or hostile file can make a parser loop forever, exhaust memory or cras
 thread cannot be killed; a process can. One persistent child serves requests over a Pipe so the import cost
 is paid once, and is replaced only after it is killed or dies.
 
-Memory: the child's address space is capped (RLIMIT_AS, POSIX only) at `memory_limit_mb`, 3 GiB by default:
-far above what reading any sane document takes (the parsers and their imports use a few hundred MB), and
-low enough that a decompression bomb fails that one file with a MemoryError instead of pushing the machine
-into swap or waking the OOM killer. Windows has no such limit; there the timeout alone bounds a file.
+Memory: the child's address space is capped (RLIMIT_AS, where the OS enforces it: Linux) at `memory_limit_mb`,
+3 GiB by default: far above what reading any sane document takes (the parsers and their imports use a few
+hundred MB), and low enough that a decompression bomb fails that one file with a MemoryError instead of
+pushing the machine into swap or waking the OOM killer. Elsewhere (Windows, macOS) the timeout alone bounds
+a file.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def _limit_memory(limit_mb: int) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ValueError, OSError):  # macOS refuses an address-space limit: the timeout still bounds a file
+        pass
 
 
 def _serve(conn: Connection, memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB) -> None:
