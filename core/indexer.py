@@ -26,7 +26,7 @@ from .extractors import Extracted, is_binary, kind_of
 from .extractors.model import storable
 from .extractors.text import BINARY_REASON
 from .extractors.worker import ExtractionWorker
-from .ignore import IgnoreRules, walk
+from .ignore import IgnoreRules, is_secret, walk
 from .secret_files import PRIVATE_KEY_REASON, holds_private_key
 from .settings import Settings
 
@@ -71,6 +71,11 @@ def split_into_chunks(
             out.append(store.NewChunk(shifted, section.page, section.heading))
         offset += len(section.text) + len(SECTION_JOIN)
     return out
+
+
+def _links_to_secret(path: Path) -> bool:
+    """A link whose own name is harmless ("notes.txt") to a secret file elsewhere in the folder."""
+    return path.is_symlink() and is_secret(Path(os.path.realpath(path)))
 
 
 def _same_stat(state: store.DocState, path: Path) -> bool:
@@ -222,7 +227,7 @@ class Indexer:
         if not stat.S_ISREG(st.st_mode):
             return None  # a FIFO or device is never opened: reading one can block forever
         state = store.document(self.conn, str(path))
-        if kind is None:
+        if kind is None or _links_to_secret(path):
             if state:  # it was indexed under rules that allowed it; it is no longer a document
                 store.delete_documents(self.conn, [state.id])
             return None

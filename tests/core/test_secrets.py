@@ -213,3 +213,16 @@ def test_the_fast_secret_matcher_agrees_with_pathspec():
     for probe in probes:
         for p in (f"home/u/{probe}", probe, f"home/u/{probe}/"):
             assert is_secret(Path("/" + p), is_dir=p.endswith("/")) == SECRET_SPEC.match_file(p), p
+
+
+def test_a_harmless_link_to_a_secret_is_not_followed(tmp_path, hash_embedder):
+    root = tmp_path / "docs"
+    _write(root, ".aws/credentials", "aws_secret_access_key = hunter2\n")
+    _write(root, "notes.txt", "Ordinary notes about gliders.\n")
+    (root / "creds.txt").symlink_to(root / ".aws" / "credentials")
+    (root / "more-notes.txt").symlink_to(root / "notes.txt")  # a link to an ordinary file still works
+    with Library(tmp_path / "i.db", settings=Settings(ignore_patterns=[]), embedder=hash_embedder) as lib:
+        lib.add_folder(root)
+        lib.index()
+        assert fts(lib, "hunter2") == []
+        assert sorted(fts(lib, "gliders")) == ["more-notes.txt", "notes.txt"]
