@@ -294,7 +294,7 @@ class Indexer:
         st: os.stat_result | None = None,
         digest: str = "",
     ) -> None:
-        log.info("cannot index %s: %s", path, reason)
+        log.info("cannot index %s: %s", store.display_path(str(path)), reason)
         if st is None:
             try:
                 st = path.stat()
