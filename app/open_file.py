@@ -16,12 +16,14 @@ from almanac.core.store import path_from_db
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 
-# Suffixes whose default "open" action executes the file on some desktop.
+# Suffixes whose default "open" action executes the file on some desktop (Windows runs scripts of any
+# installed interpreter that registered its suffix: Python, Ruby, Perl, Tcl).
 RUNNABLE_SUFFIXES = frozenset(
     """
-    .bat .cmd .com .exe .msi .msc .scr .pif .cpl .lnk .url .reg .hta .ps1 .psm1 .psd1 .vbs .vbe .js .jse
-    .wsf .wsh .jar .py .pyw .pyz .sh .bash .zsh .fish .csh .ksh .command .tool .desktop .run .appimage .app
-    .action .workflow .scpt .applescript .deb .rpm .apk
+    .bat .cmd .com .exe .msi .msp .msc .scr .pif .cpl .lnk .url .scf .reg .inf .hta .ps1 .psm1 .psd1 .psc1
+    .vbs .vbe .js .jse .wsf .wsh .ws .jar .jnlp .application .appref-ms .settingcontent-ms .py .pyw .pyz
+    .rb .rbw .pl .tcl .sh .bash .zsh .fish .csh .ksh .command .tool .terminal .desktop .run .appimage .app
+    .action .workflow .scpt .applescript .pkg .mpkg .deb .rpm .apk
     """.split()
 )
 
