@@ -19,9 +19,9 @@ _HEADING_STYLE = re.compile(r"Heading ([1-9])$")
 # A zip bomb is refused from its directory, before anything is inflated. zipfile never returns more than a
 # member's declared size, so the declared sizes bound what parsing can inflate. Word's XML compresses 5-20x;
 # deflate cannot exceed about 1,030x, which small bombs approach.
-MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_UNPACKED_BYTES = 250_000_000
 MAX_RATIO = 200  # for a member that unpacks to more than RATIO_FLOOR_BYTES
-RATIO_FLOOR_BYTES = 4 * 1024 * 1024
+RATIO_FLOOR_BYTES = 4_000_000
 
 
 def check_unpacked_size(data: bytes) -> None:
