@@ -349,7 +349,9 @@ class IndexController(QObject):
         if self._lib is None:
             if self._embedder is None:
                 self._embedder = self._embedder_factory(self._settings)
-            self._lib = Library(self._db_path, settings=self._settings, embedder=self._embedder)
+            self._lib = Library(
+                self._db_path, settings=self._settings, embedder=self._embedder, owner="the Almanac app"
+            )
             self._start_watcher(self._lib)
         return self._lib
 

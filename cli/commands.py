@@ -19,7 +19,7 @@ READ_ONLY = {"status", "search", "ask"}  # these run beside a writer (the app, `
 
 
 def run(args: argparse.Namespace, cancel: CancelToken) -> int:
-    with Library(read_only=args.command in READ_ONLY) as lib:
+    with Library(read_only=args.command in READ_ONLY, owner=f"almanac {args.command}") as lib:
         return COMMANDS[args.command](lib, args, cancel)
 
 

@@ -21,8 +21,9 @@ class Library:
     one thread only.
 
     Opening a second writer on the same index (another app window, `almanac index` while the app runs)
-    raises `IndexInUseError`. With `read_only=True` nothing is locked and nothing can be written: for
-    status, search and ask beside a running writer.
+    raises `IndexInUseError`, which names the first by its `owner` ("almanac index", "the Almanac app").
+    With `read_only=True` nothing is locked and nothing can be written: for status, search and ask beside a
+    running writer.
 
     Every method raises `AlmanacError`s for what the user can act on (a locked, full, read-only or damaged
     database included); anything else is a bug.
@@ -35,6 +36,7 @@ class Library:
         settings: Settings | None = None,
         embedder: Embedder | None = None,
         read_only: bool = False,
+        owner: str = "",
     ) -> None:
         self.db_path = Path(db_path or paths.db_path())
         self.settings = settings or Settings.load()
@@ -43,7 +45,7 @@ class Library:
         if read_only:
             self.conn = db.open_reader(self.db_path)
         else:
-            lock = WriterLock(self.db_path)
+            lock = WriterLock(self.db_path, owner)
             lock.acquire()
             try:
                 self.conn = db.open_writer(self.db_path)

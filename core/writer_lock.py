@@ -61,9 +61,10 @@ class WriterLock:
     Locks are per open file, so a second writer in the same process is refused too.
     """
 
-    def __init__(self, db_path: Path | str) -> None:
+    def __init__(self, db_path: Path | str, owner: str = "") -> None:
         self.db_path = Path(db_path)
         self.path = lock_path(db_path)
+        self.owner = owner or _program()  # named in the message a second writer gets
         self._fd: int | None = None
 
     @property
@@ -91,7 +92,7 @@ class WriterLock:
             )
         # Written after the lock byte range is ours; on Windows the locked first byte stays a space.
         os.ftruncate(fd, 0)
-        os.write(fd, f" process {os.getpid()}: {_command()}\n".encode())
+        os.write(fd, f" process {os.getpid()}: {self.owner}\n".encode())
         self._fd = fd
 
     def release(self) -> None:
@@ -111,11 +112,7 @@ class WriterLock:
         self.release()
 
 
-def _command() -> str:
-    """What the holder is, for the refusal message: "almanac index", "almanac gui", or the script name."""
-    argv = sys.argv or ["python"]
-    name = Path(argv[0]).name
-    if name in ("__main__.py", "main.py", "-c", "-m"):
-        name = "almanac"
-    words = [name, *[a for a in argv[1:] if not a.startswith("-")][:1]]
-    return " ".join(words)[:200]
+def _program() -> str:
+    """The running program's name, for a holder that did not say what it is."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name and name not in ("-c", "-m") else "python"

@@ -86,8 +86,8 @@ def test_a_killed_writer_leaves_no_stale_lock(writer_process, hash_embedder):
 
 def test_two_writers_in_one_process_are_refused_too_and_closing_frees_the_index(tmp_path, hash_embedder):
     db_path = tmp_path / "i.db"
-    first = Library(db_path, settings=Settings(), embedder=hash_embedder)
-    with pytest.raises(IndexInUseError):
+    first = Library(db_path, settings=Settings(), embedder=hash_embedder, owner="almanac index")
+    with pytest.raises(IndexInUseError, match=rf"\(process {os.getpid()}: almanac index\)"):
         Library(db_path, settings=Settings(), embedder=hash_embedder)
     first.close()
     Library(db_path, settings=Settings(), embedder=hash_embedder).close()
