@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import platform
 import re
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from . import paths
 from .errors import ModelError
 
 # Nothing may be fetched from a model hub at run time.
@@ -21,6 +26,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BUNDLED_NAME = "all-MiniLM-L6-v2"
+
+# How the encoder runs: "torch" (sentence-transformers as is), "onnx" (the same weights exported to ONNX and
+# run by ONNX Runtime) or "onnx-int8" (that export with int8 weights, dynamically quantized). The export is
+# made once, locally, into the data folder's cache. ALMANAC_EMBED_BACKEND overrides the default.
+BACKENDS = ("torch", "onnx", "onnx-int8")
+DEFAULT_BACKEND = "torch"
+# Part of the export cache key: a change to how exports are made must not reuse old files.
+_EXPORT_RECIPE = 1
+_ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+log = logging.getLogger(__name__)
 
 
 class TokenCounter(Protocol):
@@ -70,12 +86,16 @@ def _resolve(model: str) -> _Spec:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local folder (the bundled all-MiniLM-L6-v2 by default)."""
 
-    def __init__(self, model: str = "", *, batch_size: int = 32) -> None:
+    def __init__(self, model: str = "", *, batch_size: int = 32, backend: str = "") -> None:
         self.model = model
         spec = _resolve(model)
         self.path = spec.path
         self.name = spec.name
         self.batch_size = batch_size
+        self.backend = backend or os.environ.get("ALMANAC_EMBED_BACKEND") or DEFAULT_BACKEND
+        if self.backend not in BACKENDS:
+            raise ModelError(f"Unknown embedding backend {self.backend!r}: one of {', '.join(BACKENDS)}.")
+        self.active_backend = ""  # the backend that actually runs, once loaded ("torch" after a fallback)
         self._tokenizer = self._load_tokenizer()
         self.max_tokens = self._read_max_seq_length() - 2  # room for [CLS] and [SEP]
         self._model = None
@@ -120,7 +140,7 @@ class SentenceTransformerEmbedder:
         One instance serialises its callers (its tokenizer is not safe to share), so a query embedded while
         the indexer encodes a large batch would wait for that batch; its own copy answers at once.
         """
-        return SentenceTransformerEmbedder(self.model, batch_size=self.batch_size)
+        return SentenceTransformerEmbedder(self.model, batch_size=self.batch_size, backend=self.backend)
 
     @property
     def loaded(self) -> bool:
@@ -130,6 +150,16 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is not None:
                 return
+            if self.backend != "torch":
+                try:
+                    self._model = OnnxEncoder.for_model(self.path, self.backend, self.max_tokens + 2)
+                except Exception as err:  # any failure of the optional fast path falls back to the reference
+                    log.warning("Embedding with %s failed to start (%s); using torch", self.backend, err,
+                                exc_info=log.isEnabledFor(logging.DEBUG))
+                else:
+                    self.active_backend = self.backend
+                    self._dim = self._model.dim
+                    return
             try:
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
@@ -138,6 +168,7 @@ class SentenceTransformerEmbedder:
                 self._model = SentenceTransformer(str(self.path), device="cpu")
             except Exception as err:
                 raise ModelError(f"Cannot load the embedding model at {self.path}: {err}") from err
+            self.active_backend = "torch"
             get_dim = getattr(self._model, "get_embedding_dimension", None) or (
                 self._model.get_sentence_embedding_dimension
             )
@@ -153,6 +184,8 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         self.load()
         with self._encode_lock:
+            if isinstance(self._model, OnnxEncoder):
+                return self._model.encode(texts, self.batch_size)
             vectors = self._model.encode(
                 texts,
                 batch_size=self.batch_size,
@@ -161,6 +194,158 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def export_cache_dir() -> Path:
+    """Where ONNX exports of embedding models are kept (made once, reused by every later start)."""
+    return paths.data_dir() / "cache" / "embedding"
+
+
+def _model_key(path: Path) -> str:
+    """Names a model folder's exact weights: a changed or replaced model never reuses an old export."""
+    h = hashlib.sha256(f"{_EXPORT_RECIPE}\0{path.resolve()}".encode())
+    for f in sorted(path.iterdir()):
+        if f.is_file() and f.suffix in {".json", ".safetensors", ".bin", ".txt"}:
+            st = f.stat()
+            h.update(f"\0{f.name}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return f"{path.name}-{h.hexdigest()[:16]}"
+
+
+def _int8_weight_type() -> str:
+    """Signed int8 weights need VNNI (or ARM) to multiply without int16 saturation; elsewhere unsigned."""
+    if platform.machine().lower() in {"arm64", "aarch64"}:
+        return "s8"
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "u8"
+    return "s8" if ("avx512_vnni" in flags or "avx_vnni" in flags) else "u8"
+
+
+def onnx_export(path: Path, backend: str) -> Path:
+    """The ONNX file for the model folder `path` and `backend`, exported (and quantized) on first use.
+
+    sentence-transformers' own export helpers go through optimum-onnx, which pins transformers < 4.58 while
+    sentence-transformers 5+ needs transformers 5: the export is made here with torch.onnx and
+    onnxruntime.quantization instead, from the same local weights. Written to a temporary folder and renamed
+    into place, so an interrupted export is never mistaken for a finished one.
+    """
+    variant = "fp32" if backend == "onnx" else f"int8-{_int8_weight_type()}"
+    final = export_cache_dir() / _model_key(path) / variant
+    model_file = final / "model.onnx"
+    if model_file.is_file():
+        return model_file
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{variant}-", dir=final.parent))
+    try:
+        log.info("Exporting the embedding model %s to ONNX (%s), once", path.name, variant)
+        fp32 = tmp / "model.onnx" if variant == "fp32" else tmp / "fp32.onnx"
+        _export_fp32(path, fp32)
+        if variant != "fp32":
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            weight_type = QuantType.QInt8 if variant.endswith("s8") else QuantType.QUInt8
+            quantize_dynamic(fp32, tmp / "model.onnx", weight_type=weight_type, per_channel=True)
+            fp32.unlink()
+        try:
+            tmp.rename(final)
+        except OSError:  # another process finished the same export first
+            if not model_file.is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return model_file
+
+
+def _export_fp32(path: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(path), local_files_only=True, attn_implementation="eager")
+    model.eval()
+
+    class Hidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    names = list(_ONNX_INPUTS)
+    dummy = tuple(torch.ones((2, 16), dtype=torch.long) for _ in names)
+    with torch.no_grad():
+        torch.onnx.export(
+            Hidden(),
+            dummy,
+            str(out),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]},
+            opset_version=17,
+            dynamo=False,  # the TorchScript exporter needs no onnxscript and handles BERT-style models
+        )
+
+
+class OnnxEncoder:
+    """A sentence-transformers model (Transformer, mean or CLS pooling, normalized) run by ONNX Runtime.
+
+    Mirrors what `SentenceTransformer.encode` does for such a model: the model's own tokenizer truncating at
+    its max_seq_length, texts batched by length, pooling over real tokens only, unit-length output.
+    """
+
+    def __init__(self, model_file: Path, tokenizer_file: Path, max_seq_length: int, pooling: str) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # its warnings about unused initializers are not ours to act on
+        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=max_seq_length)
+        self._pooling = pooling
+        self.dim = int(self._session.get_outputs()[0].shape[-1])
+
+    @classmethod
+    def for_model(cls, path: Path, backend: str, max_seq_length: int) -> OnnxEncoder:
+        modules = json.loads((path / "modules.json").read_text())
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds[:2] != ["Transformer", "Pooling"] or set(kinds[2:]) - {"Normalize"} or modules[0]["path"]:
+            raise ValueError(f"modules {kinds} are not a plain Transformer + Pooling model")
+        pooling_config = json.loads((path / modules[1]["path"] / "config.json").read_text())
+        modes = [k.removeprefix("pooling_mode_") for k, v in pooling_config.items()
+                 if k.startswith("pooling_mode_") and v]
+        if modes not in (["mean_tokens"], ["cls_token"]):
+            raise ValueError(f"pooling {modes} is not supported by the ONNX path")
+        return cls(onnx_export(path, backend), path / "tokenizer.json", max_seq_length, modes[0])
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for at in range(0, len(order), batch_size):
+            rows = order[at : at + batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            feed = {n: np.zeros((len(rows), width), dtype=np.int64) for n in _ONNX_INPUTS}
+            for r, i in enumerate(rows):
+                e = encodings[i]
+                n = len(e.ids)
+                feed["input_ids"][r, :n] = e.ids
+                feed["attention_mask"][r, :n] = 1
+                feed["token_type_ids"][r, :n] = e.type_ids
+            hidden = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+            if self._pooling == "cls_token":
+                pooled = hidden[:, 0]
+            else:
+                mask = feed["attention_mask"][:, :, None].astype(np.float32)
+                pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[rows] = pooled / np.maximum(norms, 1e-12)
+        return out
 
 
 class HashEmbedder:
