@@ -57,6 +57,7 @@ def default_watcher(lib: Library) -> FolderWatcher:
 class LibraryState:
     status: store.Status
     missing: list[str] = field(default_factory=list)  # library folders not on disk right now
+    ignore_problems: list[tuple[str, str]] = field(default_factory=list)  # (.almanacignore, bad line)
 
 
 class _IndexRequest:
@@ -413,7 +414,7 @@ class IndexController(QObject):
     def _post_state(self, lib: Library) -> None:
         status = lib.status()
         missing = [f.path for f in status.folders if not os.path.isdir(f.path)]
-        self._jobs.post(self.stateChanged.emit, LibraryState(status, missing))
+        self._jobs.post(self.stateChanged.emit, LibraryState(status, missing, lib.ignore_problems()))
 
     def _open_job(self, *, sync: bool = False) -> Embedder:
         lib = self._library()

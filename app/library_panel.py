@@ -177,14 +177,14 @@ class LibraryPanel(QWidget):
                 item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.folders.addTopLevelItem(item)
             item.setSelected(f.path in selected)
-        for path, reason in s.failures:
+        for path, reason in [*state.ignore_problems, *s.failures]:  # a bad ignore line affects many files
             item = QListWidgetItem(f"{Path(path).name}\n{reason}")
             item.setToolTip(f"{path}\n{reason}")
             item.setData(PATH_ROLE, path)
             item.setData(REASON_ROLE, reason)
             self.failures.addItem(item)
         self.empty_hint.setVisible(not s.folders)
-        self.failures_title.setText(f"Files that could not be read ({len(s.failures)})")
+        self.failures_title.setText(f"Files that could not be read ({self.failures.count()})")
         waiting = s.chunks - s.embedded
         parts = [f"{_count(s.documents)} documents", f"{_count(s.chunks)} chunks"]
         if waiting:

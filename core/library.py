@@ -137,6 +137,10 @@ class Library:
                 documents=documents, batch_size=batch_size, progress=progress, cancel=cancel
             )
 
+    def ignore_problems(self) -> list[tuple[str, str]]:
+        """(ignore file, what is wrong with a line of it), for lines that were skipped as not valid."""
+        return [p for f in self.folders() for p in self.indexer.rules_for(f).problems]
+
     def status(self) -> store.Status:
         with db.translate_errors(self.db_path):
             return store.status(self.conn, self.db_path)

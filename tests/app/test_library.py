@@ -151,3 +151,13 @@ def test_reindex_all_is_a_plain_reindex_that_keeps_folders_and_vectors(qtbot, ma
     assert finished.args[0] is not None
     qtbot.waitUntil(lambda: not window.index.busy)
     assert snapshot() == before  # same folder ids, same chunks, every vector kept
+
+
+def test_a_bad_line_in_an_almanacignore_is_listed_with_its_file_and_line(qtbot, make_window, docs):
+    (docs / ".almanacignore").write_text("*.log\n!\n")
+    (docs / "debug.log").write_text("log line\n")
+    window = make_window()
+    add_and_index(qtbot, window, docs)
+    rows = window.library_panel.failure_rows()
+    assert (str(docs / ".almanacignore"), "line 2 is not a valid pattern and is skipped: '!'") in rows
+    assert window.library_panel.folder_rows()[0][1] == "2"  # the index run went on; *.log still applies
