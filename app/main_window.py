@@ -157,7 +157,7 @@ class MainWindow(QMainWindow):
         self.right_splitter.addWidget(self.sources)
         self.right_splitter.addWidget(self.timings)
         self.right_splitter.setStretchFactor(0, 1)
-        self.right_splitter.setSizes([600, 200])
+        self.right_splitter.setSizes([560, 260])  # room for every timing stage without a scroll bar
 
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.main_splitter.setObjectName("mainSplitter")

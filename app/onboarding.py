@@ -17,11 +17,12 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 SAMPLES_FOLDER = "Sample documents"
-# Each is answered from a different sample file; checked with the bundled models (`almanac ask`).
+# Each is answered from a different sample file; with the bundled models (`almanac ask`) each answer
+# states the fact and cites [1], the passage it comes from.
 SAMPLE_QUESTIONS = (
-    "How often should I feed a sourdough starter?",
-    "Who invented the Fresnel lens, and where was it first used?",
-    "What does the waggle dance of honey bees tell other bees?",
+    "Where was the first Fresnel lens installed?",
+    "Who worked out the meaning of the waggle dance?",
+    "When did Lincoln give the Gettysburg Address?",
 )
 
 
@@ -81,20 +82,30 @@ class WelcomeView(QWidget):
 
         buttons = QVBoxLayout()  # stacked, so a narrow middle column still fits them
         for button in (self.add_button, self.samples_button):
-            button.setMinimumWidth(220)
+            button.setMinimumWidth(200)
             buttons.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
-        column = QVBoxLayout()
-        column.addStretch(2)
-        for widget in (title, text):
-            column.addWidget(widget, 0, Qt.AlignmentFlag.AlignHCenter)
+        # The words sit in a column of bounded width, centred; labels are added without an alignment flag,
+        # which would stop word-wrapped text from getting the height it needs.
+        card = QWidget(self)
+        card.setMaximumWidth(480)
+        column = QVBoxLayout(card)
+        title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        text.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        drop.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        drop.setWordWrap(True)
+        column.addWidget(title)
+        column.addWidget(text)
         column.addSpacing(12)
         column.addLayout(buttons)
-        column.addWidget(drop, 0, Qt.AlignmentFlag.AlignHCenter)
-        column.addStretch(3)
-        text.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        text.setMaximumWidth(460)
-        row = QHBoxLayout(self)
-        row.addLayout(column)
+        column.addWidget(drop)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(card, 3)
+        row.addStretch(1)
+        outer = QVBoxLayout(self)
+        outer.addStretch(2)
+        outer.addLayout(row)
+        outer.addStretch(3)
 
 
 class SuggestionBar(QWidget):

@@ -54,15 +54,15 @@ def eta_words(seconds: float | None) -> str:
 
 
 def progress_words(p: Progress, files: tuple[int, int], eta: float | None) -> str:
-    """One line: files, passages, embeddings, time left. `files` is (done, total) from the reading phase."""
+    """One line: files, passages, embeddings, time left. `files` is (done, total) as last seen reading."""
     parts: list[str] = []
     if p.phase == "scanning":
         return "Looking for new and changed files…"
     if p.phase == "reading":
         parts.append(f"Reading files: {p.files_done:,} of {p.files_total:,}")
     elif p.phase == "embedding":
-        if files[1]:
-            parts.append(f"{files[0]:,} file{'' if files[0] == 1 else 's'} read")
+        if files[1]:  # reading is over once embedding starts (its last report may have been folded away)
+            parts.append(f"{files[1]:,} file{'' if files[1] == 1 else 's'} read")
         parts.append(f"embedding passages: {p.chunks_done:,} of {p.chunks_total:,}")
     else:
         return "Index up to date"

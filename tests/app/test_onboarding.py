@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 # The sample file each suggested question is about, in SAMPLE_QUESTIONS order.
-EXPECTED_FILES = ("sourdough-starter.md", "lighthouses.html", "honeybees.md")
+EXPECTED_FILES = ("lighthouses.html", "honeybees.md", "gettysburg-address.txt")
 
 
 def test_samples_are_small_mixed_and_documented():
@@ -125,7 +125,7 @@ def test_progress_line_shows_while_busy_with_the_keyword_note(qtbot):
     line.show_progress(Progress("reading", files_done=1, files_total=4))
     assert line.note.isVisible() and line.note.text() == KEYWORD_NOTE
     line.show_progress(Progress("embedding", chunks_done=5, chunks_total=20))
-    assert line.label.text().startswith("1 file read · embedding passages: 5 of 20")
+    assert line.label.text().startswith("4 files read · embedding passages: 5 of 20")
     line.show_progress(Progress("done"))
     assert not line.note.isVisible()
     line.set_busy(False)
