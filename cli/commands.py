@@ -12,6 +12,7 @@ from almanac.core.cancel import CancelToken
 from almanac.core.errors import AlmanacError
 from almanac.core.indexer import SyncReport
 from almanac.core.library import Library
+from almanac.core.store import display_path
 
 from .progress import ProgressLine
 
@@ -117,7 +118,8 @@ def cmd_search(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> i
     if not result.hits:
         print("No matches.")
     for i, h in enumerate(result.hits, start=1):
-        where = h.path + (f", page {h.page}" if h.page else "") + (f" — {h.heading}" if h.heading else "")
+        where = display_path(h.path) + (f", page {h.page}" if h.page else "")
+        where += f" — {h.heading}" if h.heading else ""
         why = f"keyword #{h.keyword_rank or '-'}, vector #{h.vector_rank or '-'}, score {h.score:.4f}"
         print(f"[{i}] {where}\n    {why}\n    {_mark(h.snippet, h.snippet_marks)}\n")
     print(_timing_line(result.timings.stages))
@@ -162,7 +164,7 @@ def cmd_ask(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> int:
         for src in answer.sources:
             h = src.hit
             mark = "*" if src.n in answer.cited else " "
-            print(f" {mark}[{src.n}] {h.path}" + (f", page {h.page}" if h.page else ""))
+            print(f" {mark}[{src.n}] {display_path(h.path)}" + (f", page {h.page}" if h.page else ""))
     print()
     for stage, ms in answer.timings.stages.items():
         print(f"  {stage:<16}{ms:9.1f} ms")

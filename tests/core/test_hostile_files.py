@@ -138,6 +138,8 @@ def test_cli_index_exits_0_with_an_undecodable_name(capsys, tmp_path):
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert "r\ufffdsum\ufffd.txt" in out and "binary" in out
+    assert main(["search", "sourdough starter", "--mode", "keyword"]) == 0
+    assert "caf\ufffd.txt" in capsys.readouterr().out
 
 
 # --- 2. binary content -----------------------------------------------------------------------------------------
