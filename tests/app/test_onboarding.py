@@ -3,6 +3,7 @@ suggested questions; the indexing line says what is happening and that keyword s
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,49 @@ def test_samples_index_then_a_suggestion_is_asked_and_answered_from_them(qtbot, 
     assert window.suggestions.isVisible()
     window.suggestions.dismissed.emit()
     assert not window.suggestions.isVisible()
+
+
+class GatedEmbedder:
+    """Holds every document batch until `gate` is set; queries go to the ungated model (its `clone`)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
+        self.gate = threading.Event()
+        self.waiting = threading.Event()
+
+    def token_spans(self, text):
+        return self.inner.token_spans(text)
+
+    def embed(self, texts):
+        self.waiting.set()
+        self.gate.wait(60)
+        return self.inner.embed(texts)
+
+    def clone(self):
+        return self.inner
+
+
+def test_questions_are_answered_by_keyword_while_embeddings_are_pending(qtbot, make_window, hash_embedder):
+    gated = GatedEmbedder(hash_embedder)
+    window = make_window(embedder_factory=lambda s: gated)
+    try:
+        qtbot.waitUntil(lambda: window.welcome.isVisible())
+        window.add_samples()
+        qtbot.waitUntil(gated.waiting.is_set, timeout=30_000)  # every file read; no vector made yet
+        qtbot.waitUntil(lambda: "embedding passages: 0 of" in window.progress_line.label.text())
+        assert window.progress_line.isVisible() and window.progress_line.note.isVisible()
+        assert window.suggestions.isVisible()
+        with qtbot.waitSignal(window.asker.answered, timeout=30_000) as done:
+            qtbot.mouseClick(window.suggestions.buttons[0], Qt.MouseButton.LeftButton)
+        sources = done.args[0].sources
+        assert sources and Path(sources[0].hit.path).name == EXPECTED_FILES[0]
+        assert all(s.hit.vector_rank is None and s.hit.keyword_rank for s in sources)  # keyword only
+        assert window.index.busy
+    finally:
+        gated.gate.set()
+    qtbot.waitUntil(lambda: not window.index.busy, timeout=30_000)
+    assert not window.progress_line.isVisible()
 
 
 @pytest.mark.slow
