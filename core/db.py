@@ -8,14 +8,17 @@ One writer connection does all indexing, in one process at a time (`writer_lock`
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import apsw
 import sqlite_vec
 
-from .errors import DatabaseError
+from .errors import DatabaseError, IndexInUseError
 from .writer_lock import WriterLock
+
+READER_WAIT_S = 10.0  # a reader waits this long for the writer holding the index to bring its schema up
 
 # Environment failures the user can act on; anything else from SQLite is a bug.
 _KNOWN = (
@@ -157,9 +160,11 @@ def migrate(conn: apsw.Connection, path: Path | str = "") -> None:
                 conn.execute("ROLLBACK")
                 raise
         if current > len(MIGRATIONS):
-            raise DatabaseError(
-                f"The index at {path} was made by a newer Almanac (schema {current}); please update Almanac."
-            )
+            raise DatabaseError(_newer_message(path, current))
+
+
+def _newer_message(path: Path | str, version: int) -> str:
+    return f"The index at {path} was made by a newer Almanac (schema {version}); please update Almanac."
 
 
 def open_writer(path: Path | str) -> apsw.Connection:
@@ -177,22 +182,35 @@ def open_writer(path: Path | str) -> apsw.Connection:
 def open_reader(path: Path | str) -> apsw.Connection:
     """A connection for queries, on its own (WAL lets it read while the writer writes). It cannot write.
 
-    A new or older index is brought up to date first, by a short-lived writer under the writer lock: when
-    another process holds that lock, it is the one to migrate, and this says so.
+    A new or older index is brought up to date first, by a short-lived writer under the writer lock; when
+    another writer holds that lock, it migrates as it opens, and this waits a moment for that.
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path, query_only=True)
     try:
         with translate_errors(path):
-            current = schema_version(conn) == len(MIGRATIONS)
+            version = schema_version(conn)
     except BaseException:
         conn.close()
         raise
-    if current:
+    if version == len(MIGRATIONS):
         return conn
     conn.close()
-    with WriterLock(path):
-        open_writer(path).close()
+    if version > len(MIGRATIONS):
+        raise DatabaseError(_newer_message(path, version))
+    try:
+        with WriterLock(path):
+            open_writer(path).close()
+    except IndexInUseError:
+        deadline = time.monotonic() + READER_WAIT_S
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            conn = connect(path, query_only=True)
+            with translate_errors(path):
+                if schema_version(conn) == len(MIGRATIONS):
+                    return conn
+            conn.close()
+        raise
     return connect(path, query_only=True)
 
 

@@ -117,3 +117,39 @@ def test_cli_index_is_refused_while_another_writer_runs_but_status_works(writer_
     status = subprocess.run([*cli, "status", "--json"], capture_output=True, text=True, env=env, timeout=120)
     assert status.returncode == 0, status.stderr
     assert str(folder) in status.stdout
+
+
+def test_a_reader_of_an_index_not_set_up_yet_waits_for_the_writer_that_holds_it(tmp_path, monkeypatch):
+    import threading
+
+    from almanac.core.writer_lock import WriterLock
+
+    db_path = tmp_path / "new.db"
+    lock = WriterLock(db_path, "the Almanac app")
+    lock.acquire()  # a writer is starting: it holds the lock and is about to migrate
+    try:
+        threading.Timer(0.5, lambda: db.open_writer(db_path).close()).start()
+        conn = db.open_reader(db_path)  # neither migrates itself nor fails: it waits for the writer
+        assert db.schema_version(conn) == len(db.MIGRATIONS)
+        conn.close()
+
+        monkeypatch.setattr(db, "READER_WAIT_S", 0.3)
+        other = tmp_path / "other.db"
+        other_lock = WriterLock(other, "almanac index")
+        other_lock.acquire()  # a writer that never migrates (an older Almanac, say)
+        try:
+            with pytest.raises(IndexInUseError, match="almanac index"):
+                db.open_reader(other)
+        finally:
+            other_lock.release()
+    finally:
+        lock.release()
+
+
+def test_a_reader_of_an_index_from_a_newer_almanac_says_so(tmp_path):
+    db_path = tmp_path / "i.db"
+    conn = db.open_writer(db_path)
+    conn.execute(f"PRAGMA user_version = {len(db.MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(AlmanacError, match="newer Almanac"):
+        db.open_reader(db_path)
