@@ -150,6 +150,7 @@ def cmd_ask(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> int:
             cancel=lambda: cancel.cancelled,
             folders=args.folder,
             mode=args.mode,
+            fresh=args.fresh,
         )
     finally:
         pipeline.close()
@@ -158,6 +159,11 @@ def cmd_ask(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> int:
         return 0
     if answer.stopped in ("no context", "declined"):
         print(answer.text)
+    if answer.cache != "miss":
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(answer.cached_at))
+        print(f"\n(answered from cache, {when} · ask again with --fresh)")
+    if answer.note:
+        print(f"\n({answer.note})")
     print("\n")
     if answer.sources:
         print("Closest passages:" if answer.stopped == "declined" else "Sources:")
@@ -175,6 +181,10 @@ def cmd_ask(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> int:
         )
     if answer.stopped in ("cancelled", "timeout"):
         print(f"  (answer {answer.stopped})")
+    failed = [a for a in answer.attempts if a.outcome != "answered"]
+    if answer.backend and (failed or len(answer.attempts) > 1 or not answer.backend.startswith("local:")):
+        why = "; ".join(f"{a.backend}: {a.outcome} ({a.error_category})" for a in failed)
+        print(f"  {'answered by':<16}{answer.backend}" + (f" after {why}" if why else ""))
     return 0
 
 

@@ -15,6 +15,8 @@ from almanac.core.cancel import CancelToken
 from almanac.core.errors import AlmanacError, Cancelled
 from almanac.core.hits import MODES
 
+from . import models as models_cli
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -51,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mode", choices=MODES, default="hybrid")
     s.add_argument("--folder", action="append")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--fresh", action="store_true", help="ask the model again instead of the answer cache")
 
+    models_cli.add_parser(sub)
     sub.add_parser("watch", help="keep the index in step with the folders until Ctrl+C")
     sub.add_parser("gui", help="start the desktop app")
     return p
@@ -80,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_sigint)
     try:
+        if args.command == "models":  # needs no library
+            return models_cli.run(args, cancel)
         return commands.run(args, cancel)
     except Cancelled:
         print("\nStopped. The index is consistent; run the command again to continue.", file=sys.stderr)

@@ -20,6 +20,7 @@ from .decline import DeclinePolicy, assess, policy_for
 from .embedding import Embedder
 from .errors import QueryError
 from .evidence import EvidenceBlock, pack_evidence, render_evidence
+from .fallback import Attempt, ChainResult, NoBackendAnswered
 from .hits import Hit, Mode, SearchResult
 from .llm import StreamResult
 from .quick_answer import (
@@ -116,6 +117,11 @@ class Answer:
     model: str = ""
     quick_answer: QuickAnswer | None = None
     prompt_messages: list[dict] = field(default_factory=list)  # the chat messages sent to the model
+    backend: str = ""  # who wrote the answer (core.fallback): a server's name, or "local:<model file>"
+    attempts: list[Attempt] = field(default_factory=list)  # every backend tried, in order
+    note: str = ""  # why the answer ended early or was not written, in plain words
+    cache: str = "miss"  # "miss" | "exact" | "semantic" (core.answer_cache)
+    cached_at: float | None = None  # when a cached answer was first written (seconds since the epoch)
 
     def to_json(self) -> dict:
         return {
@@ -131,6 +137,11 @@ class Answer:
             "ttft_ms": round(self.ttft_ms, 2),
             "stopped": self.stopped,
             "model": self.model,
+            "backend": self.backend,
+            "attempts": [a.to_json() for a in self.attempts],
+            "note": self.note,
+            "cache": self.cache,
+            "cached_at": self.cached_at,
         }
 
 
@@ -210,7 +221,7 @@ _BRACKET = re.compile(r"\[([^\[\]]{1,60})\]")
 _ITEM = re.compile(r"^\s*(\d{1,4})\s*(?:[-–—]\s*(\d{1,4})\s*)?$")
 _SEPARATOR = re.compile(r",|;|\band\b")
 # Where a small model starts inventing the next turn of the conversation.
-_NEW_TURN = re.compile(r"(?:^|\n|\s)(?:Question|Q|Sources|Passages|User)\s*:", re.IGNORECASE)
+_NEW_TURN = re.compile(r"(?:^|(?<=\n)|(?<=[.!?]\s))\s*(?:Question|QUESTION|Q|Sources|Passages|User)\s*:")
 _ANSWER_LABEL = re.compile(r"^\s*(?:A|Answer)\s*:\s*", re.IGNORECASE)
 # A copied evidence label: "[2] (httpx-quickstart.md, page 3) The text" -> "The text [2]".
 _COPIED_LABEL = re.compile(r"^\s*\[(\d{1,3})\]\s*\([^)\n]{1,100}\)\s*(.*)$", re.MULTILINE)
@@ -362,23 +373,26 @@ class Answerer:
             )
 
         pieces: list[str] = []
-        stream = StreamResult()
+        stream = ChainResult()  # a plain StreamResult to a local model; a chain adds backend and attempts
         start = time.perf_counter_ns()
         first_ns: int | None = None
-        with closing(
-            self.llm.stream_chat(  # type: ignore[arg-type]
-                prompt.messages,
-                max_tokens=cfg.max_answer_tokens,
-                cancel=cancel,
-                timeout_s=cfg.timeout_s,
-                result=stream,
-            )
-        ) as pieces_iter:
-            for piece in pieces_iter:
-                if first_ns is None:
-                    first_ns = time.perf_counter_ns()
-                pieces.append(piece)
-                emit(TokensArrived(piece))
+        try:
+            with closing(
+                self.llm.stream_chat(  # type: ignore[arg-type]
+                    prompt.messages,
+                    max_tokens=cfg.max_answer_tokens,
+                    cancel=cancel,
+                    timeout_s=cfg.timeout_s,
+                    result=stream,
+                )
+            ) as pieces_iter:
+                for piece in pieces_iter:
+                    if first_ns is None:
+                        first_ns = time.perf_counter_ns()
+                    pieces.append(piece)
+                    emit(TokensArrived(piece))
+        except NoBackendAnswered as err:  # the quick answer and the sources still stand
+            stream.stopped, stream.note = err.category, str(err)
         end = time.perf_counter_ns()
         first_ns = first_ns if first_ns is not None else end
         ttft_ms = (first_ns - start) / 1e6
@@ -407,6 +421,9 @@ class Answerer:
             stopped=stream.stopped or "stop",
             model=self.llm.name,
             prompt_messages=prompt.messages,
+            backend=stream.backend or self.llm.name,
+            attempts=stream.attempts,
+            note=stream.note,
         )
         return self._with_quick(answer, quick)
 

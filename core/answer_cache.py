@@ -19,6 +19,7 @@ its churn never bloats or locks the index database.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -32,7 +33,10 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from . import paths
+from .answer import Answer, Source
+from .hits import Hit
+from .quick_answer import QuickAnswer
+from .timing import Timings
 
 # Calibrated on bench/qa/cache_pairs.jsonl with the bundled all-MiniLM-L6-v2 (see docs/benchmarks.md).
 DEFAULT_THRESHOLD = 0.83
@@ -214,15 +218,11 @@ class CacheStats:
         }
 
 
-def cache_path() -> Path:
-    return paths.data_dir() / "answer_cache.db"
-
-
 class AnswerCache:
     """Thread-safe; one connection guarded by a lock (every call is a few milliseconds)."""
 
-    def __init__(self, path: Path | None = None, *, threshold: float = DEFAULT_THRESHOLD) -> None:
-        self.path = Path(path or cache_path())
+    def __init__(self, path: Path, *, threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.path = Path(path)
         self.threshold = threshold
         self._lock = threading.Lock()
         self._conn = apsw.Connection(str(self.path))
@@ -385,3 +385,51 @@ def library_check(conn: apsw.Connection) -> SourceCheck:
         return {chunk_id: doc_hash for chunk_id, doc_hash in rows}
 
     return check
+
+
+# -- answers as cache payloads (core.pipeline) -----------------------------------------------------------
+
+
+def cacheable(answer: Answer) -> bool:
+    """Only whole answers written from sources are kept: never a decline (the library may gain the answer),
+    a cancelled, cut-off or failed answer, or one with nothing cited to check against the library."""
+    whole = answer.stopped in ("stop", "length") and not answer.note
+    return whole and bool(answer.text) and bool(answer.sources)
+
+
+def answer_payload(answer: Answer) -> dict:
+    return {
+        "text": answer.text,
+        "sources": [{"n": s.n, "hit": dataclasses.asdict(s.hit)} for s in answer.sources],
+        "cited": answer.cited,
+        "quick_answer": dataclasses.asdict(answer.quick_answer) if answer.quick_answer else None,
+        "stopped": answer.stopped,
+        "model": answer.model,
+        "backend": answer.backend,
+        "prompt_tokens": answer.prompt_tokens,
+        "answer_tokens": answer.answer_tokens,
+    }
+
+
+def answer_from_payload(question: str, hit: CacheHit, timings: Timings) -> Answer:
+    p = hit.payload
+    sources = []
+    for s in p["sources"]:
+        fields = dict(s["hit"], snippet_marks=[tuple(m) for m in s["hit"]["snippet_marks"]])
+        sources.append(Source(s["n"], Hit(**fields)))
+    quick = QuickAnswer(**p["quick_answer"]) if p["quick_answer"] else None
+    return Answer(
+        question=question,
+        text=p["text"],
+        sources=sources,
+        cited=list(p["cited"]),
+        timings=timings,
+        prompt_tokens=p["prompt_tokens"],
+        answer_tokens=p["answer_tokens"],
+        stopped=p["stopped"],
+        model=p["model"],
+        quick_answer=quick,
+        backend=p["backend"],
+        cache=hit.kind,
+        cached_at=hit.created_at,
+    )

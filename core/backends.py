@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import AlmanacError, ModelError
-from .llm import SEED, TEMPERATURE, LocalLLM, StreamResult
+from .llm import SEED, TEMPERATURE, StreamResult
 
 log = logging.getLogger(__name__)
 
@@ -293,9 +293,10 @@ def _abort(conn: http.client.HTTPConnection) -> None:
 
 
 class LocalBackend:
-    """The in-process llama.cpp model as a backend: its ModelError becomes category model_error."""
+    """The in-process model (a LocalLLM, or any object with its `stream_chat`) as a backend; its
+    ModelError becomes category model_error."""
 
-    def __init__(self, llm: LocalLLM, *, name: str = "") -> None:
+    def __init__(self, llm: Any, *, name: str = "") -> None:
         self.llm = llm
         self.name = name or f"local:{llm.name}"
 

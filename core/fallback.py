@@ -17,9 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from .backends import BackendError, Category, OpenAIBackend, Timeouts
+from .backends import BackendError, Category, LocalBackend, OpenAIBackend, Timeouts
 from .errors import AlmanacError
 from .keys import get_api_key
 from .llm import StreamResult
@@ -292,3 +292,53 @@ def chain_from_settings(servers: list[dict], local: Backend) -> FallbackChain:
         )
     backends.append(local)
     return FallbackChain(backends)
+
+
+class ChainedModel:
+    """A chat model whose answers come through a fallback chain ending in `local`.
+
+    It is a `core.answer.ChatModel`: loading, token counting and the context size are the local model's
+    (the prompt is built with its tokenizer; a server that finds it too long reports context_overflow and
+    gets a smaller one), while `stream_chat` goes through the chain.
+    """
+
+    def __init__(self, local: Any, servers: list[dict]) -> None:
+        self.local = local
+        self.chain = chain_from_settings(servers, LocalBackend(local))
+
+    @property
+    def name(self) -> str:
+        return self.local.name
+
+    @property
+    def n_ctx(self) -> int:
+        return self.local.n_ctx
+
+    @property
+    def loaded(self) -> bool:
+        return self.local.loaded
+
+    def load(self) -> float:
+        return self.local.load()
+
+    def count_tokens(self, text: str) -> int:
+        return self.local.count_tokens(text)
+
+    def count_chat_tokens(self, messages: list[dict]) -> int:
+        return self.local.count_chat_tokens(messages)
+
+    def stream_chat(
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int,
+        cancel: Callable[[], bool] | None = None,
+        timeout_s: float | None = None,
+        result: StreamResult | None = None,
+    ) -> Generator[str, None, None]:
+        return self.chain.stream_chat(
+            messages, max_tokens=max_tokens, cancel=cancel, timeout_s=timeout_s, result=result
+        )
+
+    def close(self) -> None:
+        self.local.close()

@@ -6,16 +6,37 @@ searcher holds a read connection of that thread's own. The model is loaded on fi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from .answer import Answer, AnswerConfig, Answerer, ChatModel, EventFn
+from .answer import (
+    SYSTEM_PROMPT,
+    Answer,
+    AnswerConfig,
+    Answerer,
+    ChatModel,
+    EventFn,
+    QuickAnswerFound,
+    SourcesFound,
+    TokensArrived,
+)
+from .answer_cache import (
+    AnswerCache,
+    answer_from_payload,
+    answer_payload,
+    cacheable,
+    config_key,
+    library_check,
+)
 from .embedding import Embedder
+from .fallback import ChainedModel
 from .hits import Mode
 from .library import open_searcher
 from .llm import LocalLLM
 from .search import Searcher
 from .settings import Settings
+from .timing import Timings
 
 ModelFactory = Callable[[Settings], ChatModel]
 
@@ -68,11 +89,13 @@ class AnswerPipeline:
         self._model_factory = model_factory
         self._model: ChatModel | None = None
         self._searcher: Searcher | None = None
+        self._cache: AnswerCache | None = None
 
     @property
     def model(self) -> ChatModel:
         if self._model is None:
-            self._model = self._model_factory(self.settings)
+            # Configured answer servers first, this model last (core/fallback.py).
+            self._model = ChainedModel(self._model_factory(self.settings), self.settings.answer_servers)
         return self._model
 
     def load_model(self) -> float:
@@ -103,15 +126,69 @@ class AnswerPipeline:
         cancel: Callable[[], bool] | None = None,
         folders: list[str] | None = None,
         mode: Mode = "hybrid",
+        fresh: bool = False,
     ) -> Answer:
+        """Answer `question`, from the answer cache when it can (unless `fresh`: "ask again")."""
         if self.embedder is None:
             raise RuntimeError("AnswerPipeline.ask before set_embedder")
         if self._searcher is None:
             self._searcher = open_searcher(self.db_path, self.embedder, self.settings)
         model = self.model
         config = answer_config(self.settings, model.n_ctx)
+        cache = self._answer_cache()
+        if cache is None or not question.strip():
+            answerer = Answerer(self._searcher, model, self.embedder, config)
+            return answerer.ask(question, on_event=on_event, cancel=cancel, folders=folders, mode=mode)
+
+        question = question.strip()
+        timings = Timings()
+        if not getattr(self.embedder, "loaded", True):  # cold: timed apart, as search does
+            with timings.stage("embedding model load"):
+                self.embedder.load()  # type: ignore[attr-defined]
+        with timings.stage("cache lookup"):  # embedding the question included
+            key = self._cache_key(model, config, folders, mode)
+            vector = self.embedder.embed([question])[0]
+            check = library_check(self._searcher.conn)
+            if fresh:
+                cache.forget(question, key)
+            hit = None if fresh else cache.lookup(question, vector, key, check)
+        if hit is not None:
+            answer = answer_from_payload(question, hit, timings)
+            _replay(answer, on_event)
+            return answer
         answerer = Answerer(self._searcher, model, self.embedder, config)
-        return answerer.ask(question, on_event=on_event, cancel=cancel, folders=folders, mode=mode)
+        answer = answerer.ask(question, on_event=on_event, cancel=cancel, folders=folders, mode=mode)
+        answer.timings.merge(timings)  # a miss shows what looking it up cost
+        if cacheable(answer):
+            ids = [s.hit.chunk_id for s in answer.sources]
+            now = check(ids)
+            sources = [(chunk, now[chunk]) for chunk in ids if chunk in now]
+            payload = answer_payload(answer)
+            cache.put(question, vector, key, payload, sources, answer_ms=answer.timings.total_ms)
+        return answer
+
+    def _answer_cache(self) -> AnswerCache | None:
+        if not self.settings.answer_cache:
+            return None
+        if self._cache is None:
+            # Beside the index it belongs to, in its own file (see core/answer_cache.py for why).
+            self._cache = AnswerCache(self.db_path.with_name("answer_cache.db"))
+        return self._cache
+
+    def _cache_key(
+        self, model: ChatModel, config: AnswerConfig, folders: list[str] | None, mode: Mode
+    ) -> str:
+        """Everything besides the question and the library that an answer depends on."""
+        servers = [(s.get("name"), s.get("base_url"), s.get("model")) for s in self.settings.answer_servers]
+        return config_key(
+            model=model.name,
+            servers=servers,
+            answer=dataclasses.asdict(config),
+            prompt=SYSTEM_PROMPT,
+            embedder=getattr(self.embedder, "name", ""),
+            folders=sorted(folders or []),
+            mode=mode,
+        )
 
     def close_model(self) -> None:
         if self._model is not None:
@@ -126,3 +203,17 @@ class AnswerPipeline:
     def close(self) -> None:
         self._close_searcher()
         self.close_model()
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+
+def _replay(answer: Answer, on_event: EventFn | None) -> None:
+    """A cached answer arrives through the same events as a written one, all at once."""
+    if on_event is None:
+        return
+    on_event(SourcesFound(answer.sources))
+    quick = answer.quick_answer
+    if quick is not None and 0 < quick.n <= len(answer.sources):
+        on_event(QuickAnswerFound(quick, answer.sources[quick.n - 1]))
+    on_event(TokensArrived(answer.text))

@@ -59,6 +59,10 @@ class Settings:
     rrf_k: int = 10  # tuned on the SciFact train split (bench/scifact.py --tune)
     keyword_weight: float = 0.85
     vector_weight: float = 1.0
+    # OpenAI-compatible servers tried before the local model, in order (core/fallback.py documents the keys);
+    # their API keys live in the key store (core/keys.py), never here.
+    answer_servers: list[dict] = field(default_factory=list)
+    answer_cache: bool = True  # answer repeated and near-duplicate questions from core/answer_cache.py
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:

@@ -192,7 +192,13 @@ def test_answer_to_json_is_serializable() -> None:
         "ttft_ms",
         "stopped",
         "model",
+        "backend",
+        "attempts",
+        "note",
+        "cache",
+        "cached_at",
     }
+    assert (data["cache"], data["attempts"], data["cached_at"]) == ("miss", [], None)
     assert data["quick_answer"] == {"text": "The capital of Freedonia is Blorbville.", "n": 1}
     assert data["sources"] == [
         {
