@@ -39,6 +39,9 @@ def _turn(turn: Turn) -> list[str]:
     if answer is None:
         lines += [f"*No answer: {turn.error or 'none was written.'}*", ""]
         return lines
+    quick = answer.quick_answer  # the sentence from the files shown above the model's words
+    if quick is not None:
+        lines += [f"> From your files: “{_one_line(quick.text)}” [{quick.n}]", ""]
     lines += [answer.text.strip() or "*(empty answer)*", ""]
     if answer.stopped in STOPPED_NOTES:
         lines += [f"*{STOPPED_NOTES[answer.stopped]}*", ""]

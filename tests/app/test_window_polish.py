@@ -8,6 +8,7 @@ from almanac.app.conversations import Conversation, Turn
 from almanac.app.shortcuts import shortcut_rows
 from almanac.app.tray import IndexTray, progress_icon
 from almanac.core.indexer import Progress
+from almanac.core.quick_answer import QuickAnswer
 from app_helpers import FakeLLM, add_and_index, make_answer
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
@@ -96,10 +97,13 @@ def test_export_writes_the_chat_with_its_sources(qtbot, make_window, docs, tmp_p
 
 
 def test_markdown_marks_cited_sources_and_failed_turns():
-    conv = Conversation(id="c1", title="Garden", turns=[Turn("How often?", make_answer()), Turn("And?")])
+    answer = make_answer()
+    answer.quick_answer = QuickAnswer("The tomato plants need watering every morning.", 1, 0, 46)
+    conv = Conversation(id="c1", title="Garden", turns=[Turn("How often?", answer), Turn("And?")])
     conv.turns[1].error = "Stopped before the answer began."
     text = conversation_markdown(conv, now=0)
     assert "2 questions" in text
+    assert "> From your files: “The tomato plants need watering every morning.” [1]\n\nWater them" in text
     assert "Water them every morning [1]." in text
     assert "1. [garden.md](<file:///docs/garden.md>) — Garden notes *(cited)*" in text
     assert "   > …need watering every morning." in text
