@@ -58,6 +58,7 @@ class AskController(QObject):
         self._llm_state = "idle"
         self._embedder_state = "pending"  # "pending" | "loading" | "ready" | "failed" | "error" (no library)
         self._waiting: str | None = None  # asked before the library was open
+        self._fresh = False  # the question being asked skips the answer cache ("ask again")
         self._stop: threading.Event | None = None
         self._tokens = Throttle(self.tokensArrived.emit, TOKEN_INTERVAL_MS, merge=operator.add, parent=self)
         self._jobs = JobThread("almanac-ask", on_error=on_error, parent=self)
@@ -102,9 +103,10 @@ class AskController(QObject):
         if reload_model:
             self.load_model()
 
-    def ask(self, question: str) -> None:
+    def ask(self, question: str, *, fresh: bool = False) -> None:
         if self.busy:
             raise RuntimeError("a question is already being answered")
+        self._fresh = fresh
         self._stop = threading.Event()
         self.busyChanged.emit(True)
         if self._embedder_state == "pending":
@@ -131,7 +133,10 @@ class AskController(QObject):
         stop = self._stop
         assert stop is not None
         self._tokens.discard()
-        self._jobs.submit(lambda: self._ask_job(question, stop), success=self._answered, failure=self._fail)
+        fresh = self._fresh
+        self._jobs.submit(
+            lambda: self._ask_job(question, stop, fresh), success=self._answered, failure=self._fail
+        )
 
     def _answered(self, answer: Answer) -> None:
         self._tokens.flush()  # every piece before the whole answer
@@ -200,14 +205,14 @@ class AskController(QObject):
     def _configure_job(self, settings: Settings, reload_model: bool) -> None:
         self._pipeline.configure(settings, reload_model=reload_model)
 
-    def _ask_job(self, question: str, stop: threading.Event) -> Answer:
+    def _ask_job(self, question: str, stop: threading.Event, fresh: bool = False) -> Answer:
         def on_event(event: AskEvent) -> None:
             if isinstance(event, TokensArrived):
                 self._tokens.push(event.text)
             elif isinstance(event, QuickAnswerFound):
                 self._jobs.post(self.quickAnswered.emit, event)
 
-        return self._pipeline.ask(question, on_event=on_event, cancel=stop.is_set)
+        return self._pipeline.ask(question, on_event=on_event, cancel=stop.is_set, fresh=fresh)
 
     def _close_job(self) -> None:
         self._pipeline.close()

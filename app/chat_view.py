@@ -10,6 +10,7 @@ to copy it. A declined answer says so and lists the closest passages, each a lin
 from __future__ import annotations
 
 import re
+import time
 from pathlib import PurePath
 
 from almanac.core.answer import Answer, Source
@@ -64,6 +65,17 @@ def linkify_citations(markdown: str, turn: int) -> str:
     return _BRACKET.sub(repl, markdown)
 
 
+def answer_origin(answer: Answer) -> str:
+    """Where an answer came from when that is news: the cache, or another backend after a fallback."""
+    if answer.cache != "miss" and answer.cached_at is not None:
+        return f"answered from cache ({time.strftime('%Y-%m-%d %H:%M', time.localtime(answer.cached_at))})"
+    failed = [a for a in answer.attempts if a.outcome in ("failed", "skipped")]
+    if failed:
+        why = ", ".join(f"{a.backend}: {a.error_category}" for a in failed)
+        return f"answered by {answer.backend} ({why})" if answer.backend and answer.text else why
+    return answer.note
+
+
 def location_of(source: Source) -> str:
     hit = source.hit
     name = PurePath(hit.path).name or hit.path
@@ -91,6 +103,7 @@ class ChatView(QWidget):
     turnSelected = Signal(int)
     citationClicked = Signal(int, int)  # turn index, source number
     copyRequested = Signal(int)
+    askAgainRequested = Signal(int)  # turn index: answer it again, past the answer cache
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -312,6 +325,10 @@ class ChatView(QWidget):
         )
         cursor.insertText("   ·   ", self._muted())
         self._insert_link(cursor, "Copy answer", f"copy:{turn}")
+        answer = self._turns[turn].answer
+        if answer is not None and answer.cache != "miss":
+            cursor.insertText("   ·   ", self._muted())
+            self._insert_link(cursor, "Ask again", f"again:{turn}")
 
     def _insert_link(self, cursor: QTextCursor, text: str, href: str, *, bold: bool = False) -> None:
         fmt = QTextCharFormat()
@@ -338,7 +355,8 @@ class ChatView(QWidget):
             return "writing…"
         if turn.answer is None:
             return ""
-        return STOPPED_NOTES.get(turn.answer.stopped, "")
+        notes = [STOPPED_NOTES.get(turn.answer.stopped, ""), answer_origin(turn.answer)]
+        return "   ".join(n for n in notes if n)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         super().changeEvent(event)
@@ -368,5 +386,7 @@ class ChatView(QWidget):
                 self.turnSelected.emit(int(rest))
             elif kind == "copy":
                 self.copyRequested.emit(int(rest))
+            elif kind == "again":
+                self.askAgainRequested.emit(int(rest))
         except ValueError:
             pass

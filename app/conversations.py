@@ -19,6 +19,7 @@ from typing import Any
 
 from almanac.core import paths
 from almanac.core.answer import Answer, Source
+from almanac.core.fallback import Attempt
 from almanac.core.hits import Hit
 from almanac.core.quick_answer import QuickAnswer
 from almanac.core.timing import Timings
@@ -79,6 +80,7 @@ def answer_from_json(data: dict[str, Any]) -> Answer:
     values["sources"] = sources
     values["timings"] = Timings(dict(data.get("timings", {}).get("stages", {})))
     values["cited"] = [int(n) for n in data.get("cited", [])]
+    values["attempts"] = [Attempt(**_pick(Attempt, a)) for a in data.get("attempts", [])]
     quick = data.get("quick_answer")
     values["quick_answer"] = QuickAnswer(**_pick(QuickAnswer, quick)) if quick else None
     return Answer(**values)

@@ -249,6 +249,7 @@ class MainWindow(QMainWindow):
         chat.turnSelected.connect(self.select_turn)
         chat.citationClicked.connect(self.show_citation)
         chat.copyRequested.connect(self.copy_answer)
+        chat.askAgainRequested.connect(self.ask_again)
 
         conv = self.conversation_list
         conv.newRequested.connect(self.new_conversation)
@@ -355,7 +356,12 @@ class MainWindow(QMainWindow):
 
     # -- asking ----------------------------------------------------------------------------------------
 
-    def ask(self, question: str) -> None:
+    def ask_again(self, turn: int) -> None:
+        """The question of `turn`, answered anew past the answer cache."""
+        if self._current is not None and 0 <= turn < len(self._current.turns):
+            self.ask(self._current.turns[turn].question, fresh=True)
+
+    def ask(self, question: str, *, fresh: bool = False) -> None:
         question = question.strip()
         if not question or self.asker.busy:
             return
@@ -370,7 +376,7 @@ class MainWindow(QMainWindow):
         self._refresh_list()
         self.chat.set_turns(conv.turns, self._selected_turn, stream_text="")
         self._update_suggestions()
-        self.asker.ask(question)
+        self.asker.ask(question, fresh=fresh)
 
     def _tokens(self, text: str) -> None:
         self._partial += text

@@ -158,7 +158,8 @@ class AnswerPipeline:
             return answer
         answerer = Answerer(self._searcher, model, self.embedder, config)
         answer = answerer.ask(question, on_event=on_event, cancel=cancel, folders=folders, mode=mode)
-        answer.timings.merge(timings)  # a miss shows what looking it up cost
+        timings.merge(answer.timings)  # a miss shows what looking it up cost, first, as it ran
+        answer.timings = timings
         if cacheable(answer):
             ids = [s.hit.chunk_id for s in answer.sources]
             now = check(ids)
