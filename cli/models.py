@@ -127,8 +127,12 @@ def _download(args: argparse.Namespace, cancel: CancelToken) -> int:
         print(json.dumps({"id": model.id, "path": entry.path, "sha256": entry.sha256,
                           "checked_against": entry.checked_against, "in_use": bool(args.use)}, indent=2))
         return 0
-    how = {"sha256": "SHA-256 matches the catalog", "md5": "MD5 matches the catalog",
-           "size": "size matches; no published checksum to compare"}[entry.checked_against]
+    how = {
+        "sha256": "SHA-256 matches the catalog",
+        "md5": "MD5 matches the catalog",
+        "size": "size matches; no published checksum to compare",
+        "unverified": "no published size or checksum: NOT verified; it is a GGUF file",
+    }[entry.checked_against]
     print(f"Downloaded {model.name} to {entry.path} ({how}; SHA-256 {entry.sha256}).")
     if args.use:
         print("Almanac now answers with it.")

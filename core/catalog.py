@@ -83,7 +83,9 @@ class Installed:
     sha256: str
     size_bytes: int
     installed_at: float
-    checked_against: str  # "sha256", "md5", "size" (no checksum published) or "bundled"
+    # "sha256" | "md5" | "size" (no checksum published) | "unverified" (nothing published: only the
+    # server's length and the GGUF header were checked) | "bundled"
+    checked_against: str
 
 
 def installed_models() -> dict[str, Installed]:
@@ -147,6 +149,8 @@ def install(
             dest.unlink()
             raise ModelError(f"The downloaded {dest.name} is not a GGUF model file; it was deleted.")
     checked = "sha256" if model.sha256 else "md5" if model.md5 else "size"
+    if checked == "size" and model.size_bytes is None:
+        checked = "unverified"
     entry = Installed(model.id, str(dest), sha, dest.stat().st_size, time.time(), checked)
     entries = _read_manifest()
     entries[model.id] = asdict(entry)
