@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import time
 
-from almanac.core import catalog
+from almanac.core import catalog, keys
 from almanac.core.cancel import CancelToken
 from almanac.core.download import Progress
 from almanac.core.settings import Settings
@@ -28,10 +29,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = actions.add_parser("use", help="answer with this model (`bundled` for the built-in one)")
     s.add_argument("name")
     s.add_argument("--force", action="store_true", help="use it even if it may not fit in memory")
+    s = actions.add_parser("key", help="store an answer server's API key (read from the terminal or stdin)")
+    s.add_argument("server", help="the server's name in the answer_servers setting")
+    s.add_argument("--delete", action="store_true", help="forget the stored key")
 
 
 def run(args: argparse.Namespace, cancel: CancelToken) -> int:
-    actions = {"list": _list, "download": _download, "remove": _remove, "use": _use}
+    actions = {"list": _list, "download": _download, "remove": _remove, "use": _use, "key": _key}
     return actions[args.models_action](args, cancel)
 
 
@@ -168,6 +172,23 @@ def _use(args: argparse.Namespace, cancel: CancelToken) -> int:
         return 1
     _set_model(entry.path)
     print(f"Almanac answers with {model.name}.")
+    return 0
+
+
+def _key(args: argparse.Namespace, cancel: CancelToken) -> int:
+    if args.delete:
+        keys.delete_api_key(args.server)
+        print(f"Forgot the API key of {args.server}.")
+        return 0
+    # Never an argument: command lines end up in shell history and process lists.
+    secret = getpass.getpass(f"API key for {args.server}: ") if sys.stdin.isatty() else sys.stdin.readline()
+    secret = secret.strip()
+    if not secret:
+        print("No key given; nothing stored.", file=sys.stderr)
+        return 1
+    where = keys.set_api_key(args.server, secret)
+    place = "the system keyring" if where == "keyring" else f"{keys.keys_path()} (readable only by you)"
+    print(f"Stored the API key of {args.server} in {place}.")
     return 0
 
 

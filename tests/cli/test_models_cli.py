@@ -52,3 +52,19 @@ def test_download_use_and_remove_through_a_mirror(capsys, tmp_path, monkeypatch)
 def test_use_refuses_a_model_that_is_not_downloaded(capsys):
     code, _, err = run(capsys, "models", "use", "qwen2.5-0.5b")
     assert code == 1 and "almanac models download qwen2.5-0.5b" in err
+
+
+def test_key_is_read_from_stdin_and_stored_privately(capsys, monkeypatch):
+    import io
+    import stat
+
+    from almanac.core import keys
+
+    monkeypatch.setenv("ALMANAC_NO_KEYRING", "1")
+    monkeypatch.setattr("sys.stdin", io.StringIO("sk-from-stdin\n"))
+    code, out, _ = run(capsys, "models", "key", "office")
+    assert code == 0 and "readable only by you" in out and "sk-from-stdin" not in out
+    assert keys.get_api_key("office") == "sk-from-stdin"
+    assert stat.S_IMODE(keys.keys_path().stat().st_mode) == 0o600
+    code, _, _ = run(capsys, "models", "key", "office", "--delete")
+    assert code == 0 and keys.get_api_key("office") is None
