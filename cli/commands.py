@@ -14,6 +14,7 @@ from almanac.core.indexer import SyncReport
 from almanac.core.library import Library
 from almanac.core.store import display_path
 
+from . import insights
 from .progress import ProgressLine
 
 READ_ONLY = {"status", "search", "ask"}  # these run beside a writer (the app, `almanac index`)
@@ -217,4 +218,6 @@ COMMANDS = {
     "search": cmd_search,
     "ask": cmd_ask,
     "watch": cmd_watch,
+    "stats": insights.cmd_stats,
+    "eval": insights.cmd_eval,
 }

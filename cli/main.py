@@ -55,6 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--fresh", action="store_true", help="ask the model again instead of the answer cache")
 
+    s = sub.add_parser("stats", help="latency, hit rate, declines, errors and feedback from the query log")
+    s.add_argument("--since", default="7d", help="period to cover, e.g. 24h, 7d, 4w (default 7d)")
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("eval", help="score retrieval on a BEIR-format set, or on your own library (--self)")
+    s.add_argument("qrels_dir", nargs="?", type=Path, help="folder with queries.jsonl and qrels/SPLIT.tsv")
+    s.add_argument(
+        "--self", dest="self_eval", action="store_true", help="known-item set built from your own library"
+    )
+    s.add_argument("--rebuild", action="store_true", help="with --self: sample a new known-item set")
+    s.add_argument("--split", default="test", help="qrels split to score (default test)")
+    s.add_argument("--mode", action="append", choices=MODES, help="mode to score (repeatable; default all)")
+    s.add_argument("--json", action="store_true")
+
     models_cli.add_parser(sub)
     sub.add_parser("watch", help="keep the index in step with the folders until Ctrl+C")
     sub.add_parser("gui", help="start the desktop app")

@@ -38,6 +38,10 @@ def settings_path() -> Path:
     return data_dir() / "settings.json"
 
 
+def querylog_path() -> Path:
+    return data_dir() / "querylog.db"
+
+
 def log_dir() -> Path:
     d = data_dir() / "logs"
     d.mkdir(exist_ok=True)
