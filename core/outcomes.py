@@ -62,9 +62,20 @@ NOT_IN_FILES_STOPS: Final = frozenset({"declined", "no context"})
 
 def category_for_stop(stopped: str) -> str:
     """The error category an answer's `stopped` reason implies, or "" when it ended normally."""
-    return {
-        "timeout": TIMEOUT,
-        "cancelled": CANCELLED,
-        "no context": RETRIEVAL_EMPTY,
-        "declined": RETRIEVAL_WEAK,
-    }.get(stopped, "")
+    if stopped in ERROR_CATEGORIES:  # the fallback chain ends a failed answer with its category
+        return stopped
+    return {"no context": RETRIEVAL_EMPTY, "declined": RETRIEVAL_WEAK}.get(stopped, "")
+
+
+def category_for_error(err: BaseException) -> str:
+    """The category of an exception that ended a query."""
+    from .errors import Cancelled, DatabaseError, ModelError
+
+    if isinstance(err, Cancelled):
+        return CANCELLED
+    if isinstance(err, DatabaseError):
+        return DATABASE
+    if isinstance(err, ModelError):
+        return MODEL_ERROR
+    category = getattr(err, "category", "")  # core.backends.BackendError
+    return category if category in ERROR_CATEGORIES else BUG

@@ -10,6 +10,9 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
+from . import querylog
 from .answer import (
     SYSTEM_PROMPT,
     Answer,
@@ -30,10 +33,12 @@ from .answer_cache import (
     library_check,
 )
 from .embedding import Embedder
+from .errors import QueryError
 from .fallback import ChainedModel
 from .hits import Mode
 from .library import open_searcher
 from .llm import LocalLLM
+from .outcomes import NOT_IN_FILES_STOPS, category_for_error
 from .search import Searcher
 from .settings import Settings
 from .timing import Timings
@@ -90,6 +95,8 @@ class AnswerPipeline:
         self._model: ChatModel | None = None
         self._searcher: Searcher | None = None
         self._cache: AnswerCache | None = None
+        self._qlog: querylog.QueryLog | None = None
+        self.last_query_id: int | None = None  # the query log's id of the last question (for feedback)
 
     @property
     def model(self) -> ChatModel:
@@ -114,6 +121,9 @@ class AnswerPipeline:
 
     def configure(self, settings: Settings, *, reload_model: bool) -> None:
         self.settings = settings
+        if self._qlog is not None:  # history settings may have changed
+            self._qlog.close()
+            self._qlog = None
         self._close_searcher()  # fusion weights may have changed
         if reload_model:
             self.close_model()
@@ -128,7 +138,61 @@ class AnswerPipeline:
         mode: Mode = "hybrid",
         fresh: bool = False,
     ) -> Answer:
-        """Answer `question`, from the answer cache when it can (unless `fresh`: "ask again")."""
+        """Answer `question`, from the answer cache when it can (unless `fresh`: "ask again").
+
+        Every question, answered or failed, goes to the query log (core/querylog.py) off this thread.
+        """
+        try:
+            answer = self._ask(
+                question, on_event=on_event, cancel=cancel, folders=folders, mode=mode, fresh=fresh
+            )
+        except Exception as err:
+            if question.strip() and not isinstance(err, QueryError):
+                self._log(
+                    querylog.QueryRecord(
+                        kind="ask",
+                        question=question.strip(),
+                        mode=mode,
+                        stages_ms={},
+                        error_category=category_for_error(err),
+                    )
+                )
+            raise
+        self._log(
+            querylog.from_answer(
+                answer,
+                mode=mode,
+                relevant=answer.stopped not in NOT_IN_FILES_STOPS,
+                embedding_model=getattr(self.embedder, "name", ""),
+                query_vector=self._question_vector(question),
+            )
+        )
+        return answer
+
+    @property
+    def query_log(self) -> querylog.QueryLog:
+        if self._qlog is None:
+            self._qlog = querylog.open_query_log(self.settings)
+        return self._qlog
+
+    def _log(self, record: querylog.QueryRecord) -> None:
+        self.last_query_id = self.query_log.record(record)
+
+    def _question_vector(self, question: str) -> Callable[[], np.ndarray] | None:
+        """The question's embedding, computed on the log's own thread (never on the answer's path)."""
+        embedder = self.embedder
+        return None if embedder is None else (lambda: embedder.embed([question.strip()])[0])
+
+    def _ask(
+        self,
+        question: str,
+        *,
+        on_event: EventFn | None,
+        cancel: Callable[[], bool] | None,
+        folders: list[str] | None,
+        mode: Mode,
+        fresh: bool,
+    ) -> Answer:
         if self.embedder is None:
             raise RuntimeError("AnswerPipeline.ask before set_embedder")
         if self._searcher is None:
@@ -207,6 +271,9 @@ class AnswerPipeline:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        if self._qlog is not None:
+            self._qlog.close()
+            self._qlog = None
 
 
 def _replay(answer: Answer, on_event: EventFn | None) -> None:

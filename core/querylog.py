@@ -19,7 +19,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -109,7 +109,7 @@ class QueryRecord:
     stopped: str = ""
     error_category: str = ""
     embedding_model: str = ""
-    query_vector: np.ndarray | None = None
+    query_vector: np.ndarray | Callable[[], np.ndarray] | None = None  # a callable runs on the log thread
     ts: float = field(default_factory=time.time)
     id: int = field(default_factory=lambda: secrets.randbits(62))  # known before the write lands
 
@@ -162,6 +162,21 @@ def connect(path: Path) -> apsw.Connection:
     return conn
 
 
+def _vector_blob(params: tuple) -> tuple:
+    """A query record's vector as float32 bytes; a callable is computed here, on the log's thread."""
+    if len(params) != 22 or params[-1] is None:
+        return params
+    vec = params[-1]
+    try:
+        if callable(vec):
+            vec = vec()
+        blob = np.asarray(vec, dtype=np.float32).tobytes()
+    except Exception:  # a failed embedding must not lose the record
+        log.exception("could not embed a logged question")
+        blob = None
+    return (*params[:-1], blob)
+
+
 class QueryLog:
     """Records queries on a background thread; reads (stats, feedback) use short-lived connections."""
 
@@ -189,11 +204,7 @@ class QueryLog:
             return rec.id
         try:
             question = rec.question if self.keep_questions else None
-            qvec = (
-                np.asarray(rec.query_vector, dtype=np.float32).tobytes()
-                if self.keep_questions and rec.query_vector is not None
-                else None
-            )
+            qvec = rec.query_vector if self.keep_questions else None
             row = (
                 rec.id,
                 rec.ts,
@@ -307,7 +318,7 @@ class QueryLog:
             with conn:
                 for sql, params in batch:
                     if sql != "__flush__":
-                        conn.execute(sql, params)
+                        conn.execute(sql, _vector_blob(params))
         except apsw.Error:
             log.exception("could not write %d query log entries", len(batch))
         for event in flushes:
@@ -490,7 +501,7 @@ def from_search(
     *,
     relevant: bool | None,
     embedding_model: str = "",
-    query_vector: np.ndarray | None = None,
+    query_vector: np.ndarray | Callable[[], np.ndarray] | None = None,
 ) -> QueryRecord:
     """A log record for one `SearchResult`."""
     hits = list(getattr(result, "hits", []))
@@ -514,7 +525,7 @@ def from_answer(
     relevant: bool | None,
     error_category: str = "",
     embedding_model: str = "",
-    query_vector: np.ndarray | None = None,
+    query_vector: np.ndarray | Callable[[], np.ndarray] | None = None,
 ) -> QueryRecord:
     """A log record for one `Answer` (fields it lacks are left at their defaults)."""
     from .outcomes import category_for_stop

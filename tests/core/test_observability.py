@@ -380,3 +380,45 @@ def test_ks_statistic():
     a = np.linspace(0, 1, 100)
     assert drift.ks_statistic(a, a) == 0.0
     assert drift.ks_statistic(a, a + 2) == 1.0
+
+
+# -- the answer pipeline logs every question ---------------------------------------------------------------------
+
+
+def test_pipeline_logs_answers_and_failures(library, tmp_path):
+    from almanac.core.errors import ModelError
+    from almanac.core.llm import LocalLLM
+    from almanac.core.pipeline import AnswerPipeline
+    from almanac.core.querylog import open_query_log
+    from test_answer import ScriptedModel
+
+    root, db, embedder = library
+    word = (root / "first" / "doc00.txt").read_text().split()[3]
+    settings = Settings(answer_cache=False)
+    pipeline = AnswerPipeline(db, embedder, settings, model_factory=lambda s: ScriptedModel(f"It is {word} [1]."))
+    try:
+        answers = [pipeline.ask(f"What about {word}?"), pipeline.ask("zzzz qqqq xxxx?")]
+        ids = [pipeline.last_query_id]
+        assert answers[0].stopped == "stop" and answers[0].cited == [1]
+    finally:
+        pipeline.close()
+    broken = AnswerPipeline(db, embedder, settings, model_factory=lambda s: LocalLLM(tmp_path / "absent.gguf"))
+    try:
+        with pytest.raises(ModelError):
+            broken.ask(f"Tell me about {word}")
+    finally:
+        broken.close()
+    qlog = open_query_log(settings)
+    qlog.flush()
+    rows = qlog.rows()
+    assert len(rows) == 3 and rows[1].id == ids[0]
+    for row, answer in zip(rows, answers, strict=False):
+        assert row.kind == "ask" and row.question == answer.question
+        assert row.stopped == answer.stopped and row.cited == len(answer.cited)
+        assert row.relevant == (answer.stopped not in ("declined", "no context"))
+        assert row.answer_tokens == answer.answer_tokens and row.stages_ms
+        assert row.query_vector is not None and row.query_vector.shape == (embedder.dim,)
+    declined = [r for r in rows[:2] if r.stopped in ("declined", "no context")]
+    assert all(r.error_category in ("retrieval_weak", "retrieval_empty") for r in declined)
+    assert rows[2].error_category == "model_error" and rows[2].question == f"Tell me about {word}"
+    qlog.close()
