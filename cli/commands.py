@@ -107,6 +107,7 @@ def cmd_search(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> i
         result = searcher.search(args.query, k=args.k, mode=args.mode, folders=args.folder)
     finally:
         searcher.close()
+    insights.log_search(lib, result)
     if args.json:
         payload = {
             "query": result.query,

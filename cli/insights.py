@@ -9,8 +9,18 @@ import sys
 from almanac.core import drift, evaluate, querylog, self_eval, stats
 from almanac.core.cancel import CancelToken
 from almanac.core.errors import AlmanacError
+from almanac.core.hits import SearchResult
 from almanac.core.library import Library
 from almanac.core.outcomes import DESCRIPTIONS
+
+
+def log_search(lib: Library, result: SearchResult) -> None:
+    """An interactive search goes to the query log (batch `--queries` runs are scripts, and are not)."""
+    qlog = querylog.open_query_log(lib.settings)
+    try:
+        qlog.record(querylog.from_search(result, relevant=None, embedding_model=lib.embedder.name))
+    finally:
+        qlog.close()
 
 
 def cmd_stats(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> int:

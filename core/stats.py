@@ -4,9 +4,10 @@ cache and feedback. `almanac stats` prints them and the Insights view charts the
 Retrieval hit rate — a query counts as a retrieval *hit* when:
 1. the user gave feedback: thumbs up is a hit, thumbs down a miss (the user knows best); else
 2. retrieval passed the calibrated relevance test (the same test that decides "not in your files", fitted
-   on labelled questions: see core/answer.py) AND, for an answer, the answer used it: it cited at least one
-   source or showed a quick answer. A search only needs the relevance test.
-Queries with neither signal (e.g. logged before a model was loaded) are left out of the rate.
+   on labelled questions: see core/decline.py) AND the answer used it: it cited at least one source or
+   showed a quick answer.
+Queries with neither signal are left out of the rate: plain searches (which rank no sentences, so the
+relevance test is not run for them) unless they got feedback, and questions that failed before retrieval.
 bench/hit_rate.py checks this definition against labelled data (SciFact test queries and the QA set).
 """
 
