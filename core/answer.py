@@ -122,6 +122,7 @@ class Answer:
     note: str = ""  # why the answer ended early or was not written, in plain words
     cache: str = "miss"  # "miss" | "exact" | "semantic" (core.answer_cache)
     cached_at: float | None = None  # when a cached answer was first written (seconds since the epoch)
+    query_id: int | None = None  # this question's id in the query log, for feedback (core/querylog.py)
 
     def to_json(self) -> dict:
         return {

@@ -158,7 +158,7 @@ class AnswerPipeline:
                     )
                 )
             raise
-        self._log(
+        answer.query_id = self._log(
             querylog.from_answer(
                 answer,
                 mode=mode,
@@ -175,8 +175,9 @@ class AnswerPipeline:
             self._qlog = querylog.open_query_log(self.settings)
         return self._qlog
 
-    def _log(self, record: querylog.QueryRecord) -> None:
+    def _log(self, record: querylog.QueryRecord) -> int:
         self.last_query_id = self.query_log.record(record)
+        return self.last_query_id
 
     def _question_vector(self, question: str) -> Callable[[], np.ndarray] | None:
         """The question's embedding, computed on the log's own thread (never on the answer's path)."""
@@ -229,7 +230,9 @@ class AnswerPipeline:
             now = check(ids)
             sources = [(chunk, now[chunk]) for chunk in ids if chunk in now]
             payload = answer_payload(answer)
-            cache.put(question, vector, key, payload, sources, answer_ms=answer.timings.total_ms)
+            # What a hit saves: the answer's time without one-off model loading.
+            ms = sum(v for stage, v in answer.timings.stages.items() if not stage.endswith("load"))
+            cache.put(question, vector, key, payload, sources, answer_ms=ms)
         return answer
 
     def _answer_cache(self) -> AnswerCache | None:
