@@ -15,6 +15,7 @@ from almanac.core.cancel import CancelToken
 from almanac.core.errors import AlmanacError, Cancelled
 from almanac.core.hits import MODES
 
+from . import cache as cache_cli
 from . import models as models_cli
 
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
 
     models_cli.add_parser(sub)
+    cache_cli.add_parser(sub)
     sub.add_parser("watch", help="keep the index in step with the folders until Ctrl+C")
     sub.add_parser("gui", help="start the desktop app")
     return p
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "models":  # needs no library
             return models_cli.run(args, cancel)
+        if args.command == "cache":
+            return cache_cli.run(args, cancel)
         return commands.run(args, cancel)
     except Cancelled:
         print("\nStopped. The index is consistent; run the command again to continue.", file=sys.stderr)

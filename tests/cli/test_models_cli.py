@@ -68,3 +68,22 @@ def test_key_is_read_from_stdin_and_stored_privately(capsys, monkeypatch):
     assert stat.S_IMODE(keys.keys_path().stat().st_mode) == 0o600
     code, _, _ = run(capsys, "models", "key", "office", "--delete")
     assert code == 0 and keys.get_api_key("office") is None
+
+
+def test_cache_command_reports_hits_and_clears(capsys):
+    import numpy as np
+    from almanac.core import paths
+    from almanac.core.answer_cache import AnswerCache
+
+    cache = AnswerCache(paths.db_path().with_name("answer_cache.db"))
+    v = np.ones(4, dtype=np.float32) / 2
+    cache.put("What is the gate code?", v, "cfg", {"answer": "4512"}, [(1, "h")], answer_ms=1500.0)
+    assert cache.lookup("what is the gate code", v, "cfg", lambda ids: dict.fromkeys(ids, "h")) is not None
+    assert cache.lookup("Where is the shed?", -v, "cfg", lambda ids: {}) is None
+    cache.close()
+    code, out, _ = run(capsys, "cache", "--json")
+    assert code == 0 and json.loads(out) == {
+        "entries": 1, "lookups": 2, "exact_hits": 1, "semantic_hits": 0, "hit_rate": 0.5, "saved_ms": 1500.0
+    }
+    code, out, _ = run(capsys, "cache", "--clear")
+    assert "Cached answers: 0" in out
