@@ -32,6 +32,7 @@ BENCHMARKS = [
     ("memory", True),
     ("watch_latency", False),
     ("gui_stall", True),
+    ("cache", False),
 ]
 
 
