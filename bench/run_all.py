@@ -33,6 +33,8 @@ BENCHMARKS = [
     ("watch_latency", False),
     ("gui_stall", True),
     ("cache", False),
+    ("hit_rate", False),
+    ("querylog_overhead", False),
 ]
 
 
