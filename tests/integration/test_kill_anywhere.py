@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from almanac.core import db as core_db
+from almanac.core import store
 from indexcheck import problems
 from pdfgen import make_pdf
 
@@ -42,9 +43,9 @@ def make_library(root: Path, rng: random.Random) -> None:
 
 
 def change_some(root: Path, rng: random.Random) -> None:
-    """Edit, delete, add and rename a few files, as a user would between two runs."""
+    """Edit, delete, add and rename files, as a user would between two runs: every run has work to cut."""
     notes = sorted(root.glob("*.md"))
-    for path in rng.sample(notes, 4):
+    for path in rng.sample(notes, 20):
         write_note(path, rng)
     rng.choice(notes).unlink()
     write_note(root / f"new{rng.randrange(10**6):06}.md", rng)
@@ -62,12 +63,25 @@ def run_child(db: Path, folder: Path) -> subprocess.Popen:
     )
 
 
+def wait_until_indexing(proc: subprocess.Popen) -> None:
+    line = proc.stdout.readline()
+    assert line.strip() == b"indexing", proc.stderr.read().decode()
+
+
 def run_to_end(db: Path, folder: Path) -> float:
-    started = time.monotonic()
+    """Run one child to its end; returns how long its indexing took."""
     proc = run_child(db, folder)
+    wait_until_indexing(proc)
+    started = time.monotonic()
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()
     return time.monotonic() - started
+
+
+def stale(db_state: dict, folder: Path) -> bool:
+    """Some file on disk is not in the index as it is now: the kill came before reading was done."""
+    indexed = {path: digest for path, status, digest, *_ in db_state["documents"]}
+    return any(indexed.get(str(p)) != store.content_hash(p.read_bytes()) for p in folder.iterdir())
 
 
 def snapshot(db: Path) -> dict:
@@ -87,7 +101,13 @@ def snapshot(db: Path) -> dict:
                 "SELECT d.path, c.ord, v.embedding FROM chunks c JOIN documents d ON d.id = c.document_id"
                 " JOIN vec_chunks v ON v.rowid = c.id ORDER BY d.path, c.ord"
             ).fetchall()
-        return {"documents": docs, "chunks": chunks, "vectors": vectors, "problems": problems(conn)}
+        trouble = problems(conn)
+        orphans = conn.execute(
+            "SELECT count(*) FROM documents WHERE folder_id NOT IN (SELECT id FROM folders)"
+        ).fetchone()[0]
+        if orphans:
+            trouble.append(f"{orphans} documents without a library folder")
+        return {"documents": docs, "chunks": chunks, "vectors": vectors, "problems": trouble}
     finally:
         conn.close()
 
@@ -99,26 +119,33 @@ def test_sigkill_at_twenty_random_moments_then_the_same_index_as_a_clean_run(tmp
     folder, db = tmp_path / "library", tmp_path / "data" / "almanac.db"
     make_library(folder, rng)
 
-    # How long a whole run takes here, so the kills spread over all of it (start-up included).
-    duration = run_to_end(tmp_path / "calibrate" / "almanac.db", folder)
+    # How long indexing a third of the files takes here (what each run below has to do), so the kills
+    # spread over reading, chunking, deleting and embedding.
+    window = run_to_end(tmp_path / "calibrate" / "almanac.db", folder) / 2
 
-    killed_mid_run = killed_before_embedded = 0
-    for _ in range(KILLS):
+    kills = in_reading = in_embedding = 0
+    for _ in range(3 * KILLS):
+        if kills == KILLS:
+            break
         proc = run_child(db, folder)
-        time.sleep(rng.uniform(0.0, duration))
-        finished = proc.poll() is not None
-        if not finished:
+        wait_until_indexing(proc)
+        time.sleep(rng.uniform(0.0, window))
+        if proc.poll() is None:  # still indexing: this is one of the twenty
             os.kill(proc.pid, signal.SIGKILL)
-            killed_mid_run += 1
+            kills += 1
         proc.wait()
-        if db.exists():
-            state = snapshot(db)
-            assert state["problems"] == [], f"seed {seed}"
-            assert len({path for path, *_ in state["documents"]}) == len(state["documents"])
-            killed_before_embedded += not finished and any(row[-1] == 0 for row in state["chunks"])
+        state = snapshot(db)
+        assert state["problems"] == [], f"seed {seed}"
+        assert len({path for path, *_ in state["documents"]}) == len(state["documents"])
+        if proc.returncode == -signal.SIGKILL:
+            if stale(state, folder):
+                in_reading += 1
+            elif any(row[-1] == 0 for row in state["chunks"]):
+                in_embedding += 1
         change_some(folder, rng)
-    assert killed_mid_run >= KILLS // 2, "the runs ended before the kills: nothing was tested"
-    assert killed_before_embedded, "no kill landed before embedding was done"
+    print(f"{kills} kills: {in_reading} while reading files, {in_embedding} while embedding")
+    assert kills == KILLS, f"only {kills} runs were still indexing when their kill came"
+    assert in_reading and in_embedding, (in_reading, in_embedding)
 
     run_to_end(db, folder)  # resumes: the writer lock of the killed runs is gone with them
     clean = tmp_path / "clean" / "almanac.db"
