@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from . import paths
+
+log = logging.getLogger(__name__)
 
 DEFAULT_IGNORE = [
     # hidden files and folders, VCS and tool folders
@@ -39,6 +42,22 @@ _FORMER_SECRET_DEFAULTS = frozenset(
     {".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
      "*.keychain", "*.keychain-db", "*.kdbx"}
 )  # fmt: skip
+
+# Inclusive bounds for numeric settings a user edits; a stored value outside them loads as the default
+# (a hand-edited settings file must not ask for a zero-token answer or a day-long timeout).
+RANGES: dict[str, tuple[float, float]] = {
+    "context_size": (512, 131_072),
+    "threads": (0, 256),
+    "gpu_layers": (-1, 999),  # -1: every layer
+    "top_k": (1, 50),
+    "chunk_tokens": (16, 8192),
+    "chunk_overlap": (0, 1024),  # and below chunk_tokens (checked on load)
+    "max_file_mb": (0.001, 100_000.0),
+    "extract_timeout_s": (1.0, 3600.0),
+    "rrf_k": (1, 1000),
+    "keyword_weight": (0.0, 10.0),
+    "vector_weight": (0.0, 10.0),
+}
 
 
 @dataclass
@@ -71,8 +90,12 @@ class Settings:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return cls()
-        except (OSError, ValueError):
+        except (OSError, ValueError) as err:
             # A damaged settings file must not stop the app; defaults are a safe start.
+            log.warning("%s cannot be read (%s); using the default settings", path, err)
+            return cls()
+        if not isinstance(raw, dict):
+            log.warning("%s does not hold settings (a JSON object); using the default settings", path)
             return cls()
         known = {f.name: f for f in fields(cls)}
         values = {}
@@ -85,8 +108,22 @@ class Settings:
                     if isinstance(default, float) and isinstance(value, int):
                         value = float(value)
                     else:
+                        kind = type(default).__name__
+                        log.warning("%s: %s = %r is not a %s; using the default", path, key, value, kind)
                         continue
+                if key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
+                    low, high = RANGES[key]
+                    log.warning(
+                        "%s: %s = %r is outside %g to %g; using the default, %r",
+                        path, key, value, low, high, getattr(cls(), key),
+                    )
+                    continue
                 values[key] = value
+        tokens = values.get("chunk_tokens", cls.chunk_tokens)
+        if values.get("chunk_overlap", cls.chunk_overlap) >= tokens:
+            overlap = min(cls.chunk_overlap, tokens // 4)
+            log.warning("%s: chunk_overlap must be below chunk_tokens (%d); using %d", path, tokens, overlap)
+            values["chunk_overlap"] = overlap
         if "ignore_patterns" in values:
             patterns = values["ignore_patterns"]
             values["ignore_patterns"] = [
