@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.latency [--quick] [--sizes 10k,100k,300k,1m] [--queries 50]
     .venv/bin/python -m bench.latency --build [--sizes ...] [--ann diskann,rescore]   # build only (long)
     .venv/bin/python -m bench.latency --vectors [--sizes ...]                          # the index study
+    .venv/bin/python -m bench.latency --keywords [--sizes ...]                         # keyword pruning study
 
 Each library is built straight into the real schema (db.open_writer + store.ensure_vector_tables, then bulk
 inserts of documents, chunks, FTS rows and float vectors in the flat vec0 table), never through the
@@ -225,7 +226,8 @@ def build_ann(path: Path, name: str) -> None:
             spent += time.perf_counter() - t
             db.set_meta(conn, f"bench_cursor_{table}", str(cursor))
             db.set_meta(conn, f"bench_seconds_{table}", f"{spent:.3f}")
-        print(f"  {name}: {cursor:,}/{total:,} in {spent:.0f} s ({spent / cursor * 1000:.2f} ms/vector)", flush=True)
+        if cursor % (10 * COPY_BATCH) < COPY_BATCH:
+            print(f"  {name}: {cursor:,}/{total:,} in {spent:.0f} s ({spent / cursor * 1000:.2f} ms/vector)", flush=True)
     with conn:
         db.set_meta(conn, f"bench_built_{table}", f"{spent:.3f}")
     conn.close()
@@ -306,6 +308,41 @@ def use_layout(path: Path, name: str) -> None:
     conn.close()
 
 
+# -- keyword pruning ------------------------------------------------------------------------------------
+
+
+def keyword_study(path: Path, queries: list[str], fractions: list[float]) -> list[list[object]]:
+    """Keyword p50/p95 with frequent words left out at several document-frequency fractions, and overlap@10
+    with the unpruned ranking (1.0 = the same top 10). SciFact nDCG of the same settings: bench.scifact --prune."""
+    from almanac.core import search
+
+    saved = search.PRUNE_DF_FRACTION
+    s = Searcher(path, FixedEmbedder({}))
+    n = search.fts_row_count(s.conn)
+    rows = []
+    try:
+        search.PRUNE_DF_FRACTION = 1.0
+        for q in queries[:3]:
+            s.search(q, k=10, mode="keyword")
+        full = {q: [h.chunk_id for h in s.search(q, k=10, mode="keyword").hits] for q in queries}
+        for f in [1.0, *fractions]:
+            search.PRUNE_DF_FRACTION = f
+            ms, ov, kept = [], [], []
+            for q in queries:
+                t = time.perf_counter()
+                got = [h.chunk_id for h in s.search(q, k=10, mode="keyword").hits]
+                ms.append((time.perf_counter() - t) * 1000)
+                ov.append(len(set(got) & set(full[q])) / max(1, len(full[q])))
+                parsed = search.KeywordQuery.parse(q)
+                kept.append(len(s._affordable_words(s.conn, parsed.words)) / max(1, len(parsed.words)))
+            label = "none (every content word)" if f == 1.0 else f"words in > {f:.0%} of chunks left out"
+            rows.append([f"{n:,}", label, pct(ms, 50), pct(ms, 95), float(np.mean(ov)), float(np.mean(kept))])
+    finally:
+        search.PRUNE_DF_FRACTION = saved
+        s.close()
+    return rows
+
+
 # -- measuring ------------------------------------------------------------------------------------------
 
 
@@ -346,6 +383,7 @@ def main() -> None:
     p.add_argument("--build", action="store_true", help="only build the libraries (and --ann indexes)")
     p.add_argument("--ann", default="", help="with --build: index kinds to build, comma list of " + ",".join(ANN))
     p.add_argument("--vectors", action="store_true", help="the vector index study (built kinds only)")
+    p.add_argument("--keywords", action="store_true", help="the keyword pruning study")
     args = p.parse_args()
     sizes = args.sizes.split(",") if args.sizes else (["10k", "100k"] if args.quick else ["10k", "100k", "1m"])
     n_queries = args.queries or (30 if args.quick else 50)
@@ -361,6 +399,12 @@ def main() -> None:
 
     queries = scifact_queries("test", n_queries)
     print(header("Query latency at scale (bench/latency.py)"))
+    if args.keywords:
+        rows = []
+        for s in sizes:
+            rows += keyword_study(paths[s], queries, [0.2, 0.1, 0.05, 0.02])
+        print(table(["chunks", "pruning", "keyword p50 ms", "p95 ms", "overlap@10 with none", "words kept"], rows))
+        return
     qvecs, embed_ms = query_vectors(queries)
     print(f"{len(queries)} SciFact test claims; query embedding excluded (bundled model: p50 {pct(embed_ms, 50):.1f} ms,"
           f" p95 {pct(embed_ms, 95):.1f} ms per query, reported once)")

@@ -6,7 +6,15 @@ import pytest
 from almanac.core.embedding import HashEmbedder
 from almanac.core.errors import QueryError
 from almanac.core.library import Library
-from almanac.core.search import FusionConfig, KeywordQuery, Searcher, fts_query, make_snippet, rrf
+from almanac.core.search import (
+    FusionConfig,
+    KeywordQuery,
+    Searcher,
+    fts_query,
+    make_snippet,
+    phrases_match,
+    rrf,
+)
 from almanac.core.settings import Settings
 
 
@@ -222,9 +230,10 @@ def test_quoted_phrase_matches_as_phrase(identifiers):
 
 def test_keyword_query_parts():
     q = KeywordQuery.parse('why is "Green  Tea" ERR_CONN_RESET and jit.flush() doesn\'t WOMBAT-OK-14?')
-    assert q.phrases == ["green tea", "err conn reset", "jit flush", "wombat ok 14"]
+    assert q.phrases == ["green tea"]
+    assert q.identifiers == ["err conn reset", "jit flush", "wombat ok 14"]
     assert "doesn" in q.words and "why" not in q.words
-    assert q.phrases_match() == '{text title} : ("green tea" OR "err conn reset" OR "jit flush" OR "wombat ok 14")'
+    assert phrases_match(q.phrases + q.identifiers[:1]) == '{text title} : ("green tea" OR "err conn reset")'
 
 
 # -- folder scopes ----------------------------------------------------------------------------------------
