@@ -306,28 +306,31 @@ class FolderWatcher:
         they are not embedded here and `report.embed_deferred` says so (the GUI embeds them with progress).
         If applying fails or is cancelled, the folders it took are reconciled whole on a later tick.
         """
-        changes = self.take_ready(now)
-        rescans: list[str] = []
+        taken = self.take_ready(now)
+        changes, deferred = taken, ChangeSet()
         if defer_rescans:
-            deferred = [fc for fc in changes.folders if fc.rescan]
-            if any(fc.forget_rules for fc in deferred):
+            deferred = ChangeSet([fc for fc in taken.folders if fc.rescan])
+            if any(fc.forget_rules for fc in deferred.folders):
                 lib.indexer.forget_rules()
-            rescans = [fc.folder.path for fc in deferred]
-            changes = ChangeSet([fc for fc in changes.folders if not fc.rescan])
+            changes = ChangeSet([fc for fc in taken.folders if not fc.rescan])
         try:
             report = apply_changes(lib, changes, cancel=cancel)
         except BaseException:  # cancelled, or the disk is full: nothing taken may be lost
-            self._requeue(changes)
+            self._requeue(taken)
             raise
-        report.rescans = rescans
+        report.rescans = [fc.folder.path for fc in deferred.folders]
         self.note_applied(report)
         added = report.totals.chunks_added
         if embed and added:
             if embed_limit is not None and added > embed_limit:
                 report.embed_deferred = True
             else:
-                with report.timings.stage("embed"):
-                    report.embedded = embed_documents(lib, report.documents, cancel=cancel)
+                try:
+                    with report.timings.stage("embed"):
+                        report.embedded = embed_documents(lib, report.documents, cancel=cancel)
+                except BaseException:  # the changes are in; an index run embeds them. The rescans must wait.
+                    self._requeue(deferred)
+                    raise
         return report
 
     def request_rescan(self, folder_path: str | None = None, reason: str = "rescan requested") -> None:

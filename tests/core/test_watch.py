@@ -461,3 +461,24 @@ def test_a_bad_line_in_almanacignore_is_named_and_the_rest_still_applies(lib, ro
     (root / "ok.txt").write_text("Visible note.\n")
     wait_until(lib, w, lambda: str(root / "ok.txt") in doc_paths(lib))
     assert str(root / "secret" / "more.txt") not in doc_paths(lib)
+
+
+def test_rescans_handed_back_are_not_lost_when_applying_fails(lib, root, tmp_path, make_watcher):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.txt").write_text("Another folder.\n")
+    lib.add_folder(other)
+    w = make_watcher()
+    w.request_rescan(str(other), "because the test says so")
+    (root / "new.txt").write_text("A new note.\n")
+    deadline = time.monotonic() + 10
+    while not w.states()[str(root)].pending:  # the file's event is recorded
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)  # and the file has settled (settle_s)
+    cancelled = CancelToken()
+    cancelled.cancel()
+    with pytest.raises(Cancelled):  # applying the file is cancelled (the app is closing, say)
+        w.apply_ready(lib, embed=True, defer_rescans=True, cancel=cancelled, now=time.monotonic() + 10)
+    report = w.apply_ready(lib, embed=True, defer_rescans=True, now=time.monotonic() + 20)
+    assert sorted(report.rescans) == sorted([str(root), str(other)])  # both still to reconcile
