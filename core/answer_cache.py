@@ -42,6 +42,9 @@ from .timing import Timings
 # tune split chose 0.83 with the torch encoder and 0.84 with the int8 ONNX one; 0.85 covers both.
 DEFAULT_THRESHOLD = 0.85
 MAX_CANDIDATES = 5  # similar entries checked per lookup, best first
+# Entries kept per config, newest first: bounds the file and the in-memory matrix (5,000 x 384 floats is
+# 7.7 MB, searched in a few milliseconds).
+MAX_ENTRIES = 5_000
 
 NEGATIONS = frozenset(
     "not no never none nothing nobody nowhere neither nor without cannot cant dont doesnt isnt arent wasnt"
@@ -222,15 +225,20 @@ class CacheStats:
 class AnswerCache:
     """Thread-safe; one connection guarded by a lock (every call is a few milliseconds)."""
 
-    def __init__(self, path: Path, *, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(
+        self, path: Path, *, threshold: float = DEFAULT_THRESHOLD, max_entries: int = MAX_ENTRIES
+    ) -> None:
         self.path = Path(path)
         self.threshold = threshold
+        self.max_entries = max_entries
         self._lock = threading.Lock()
         self._conn = apsw.Connection(str(self.path))
         self._conn.set_busy_timeout(5_000)
         # NORMAL: in WAL mode a commit does not wait for the disk; a crash may lose the last hits, never
         # corrupt the cache, and a lost entry only costs one model run.
-        self._conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            # One at a time and read to the end: apsw stops a multi-statement string at the first row.
+            self._conn.execute(f"PRAGMA {pragma}").fetchall()
         with self._conn:
             self._conn.execute(_SCHEMA)
         self._index: dict[str, _Index] = {}  # per config, in memory, rebuilt after writes
@@ -339,6 +347,11 @@ class AnswerCache:
             self._conn.executemany(
                 "INSERT OR REPLACE INTO entry_sources(entry_id, chunk_id, document_hash) VALUES (?, ?, ?)",
                 [(entry_id, chunk, doc_hash) for chunk, doc_hash in sources],
+            )
+            self._conn.execute(  # the oldest beyond the cap go
+                "DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE config = ?"
+                " ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?)",
+                (config, self.max_entries),
             )
             self._index.pop(config, None)
 

@@ -147,3 +147,19 @@ def test_real_embedder_paraphrase_hits_and_near_misses_do_not(tmp_path, real_emb
             assert (hit.kind if hit else None) == expect, asked
     finally:
         cache.close()
+
+
+def test_oldest_entries_beyond_the_cap_are_dropped(tmp_path):
+    cache = AnswerCache(tmp_path / "capped.db", max_entries=3)
+    try:
+        for i in range(5):
+            put(cache, f"Question number {i}?")
+        assert cache.stats().entries == 3
+        q = "Question number 0?"
+        assert cache.lookup(q, vec(q), CFG, ALWAYS_CURRENT) is None
+        q = "Question number 4?"
+        assert cache.lookup(q, vec(q), CFG, ALWAYS_CURRENT).kind == "exact"
+        rows = cache._conn.execute("SELECT count(*) FROM entry_sources").fetchone()[0]
+        assert rows == 3  # their sources went with them
+    finally:
+        cache.close()
