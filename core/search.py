@@ -137,10 +137,12 @@ def _exact_distances(conn: apsw.Connection, table: str, q: bytes, ids: list[int]
     """(id, cosine distance) from the stored float vectors, nearest first. Each id is a vec0 point read
     (joined from json_each: vec0 answers `rowid IN (...)` with a full scan)."""
     rows: list[tuple[int, float]] = []
+    alive = vector_index.dead_filter(conn, "j.value")
     for i in range(0, len(ids), 10_000):
         rows += conn.execute(
             f"SELECT v.rowid, vec_distance_cosine(v.embedding, ?)"
-            f" FROM json_each(?) j JOIN {table} v ON v.rowid = j.value",
+            f" FROM json_each(?) j JOIN {table} v ON v.rowid = j.value"
+            + (f" WHERE {alive}" if alive else ""),
             (q, json.dumps(ids[i : i + 10_000])),
         ).fetchall()
     rows.sort(key=lambda r: (r[1], r[0]))
@@ -392,8 +394,11 @@ class Searcher:
             ).fetchall()
         if scope is None:
             if exact:
+                alive = vector_index.dead_filter(conn, "rowid")
                 return conn.execute(
-                    f"SELECT rowid, vec_distance_cosine(embedding, ?) AS d FROM {table} ORDER BY d LIMIT ?",
+                    f"SELECT rowid, vec_distance_cosine(embedding, ?) AS d FROM {table}"
+                    + (f" WHERE {alive}" if alive else "")
+                    + " ORDER BY d LIMIT ?",
                     (q, depth),
                 ).fetchall()
             # sqlite-vec searches the graph with a list of max(k, L) candidates: asking for L rows sets L.

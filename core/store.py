@@ -369,12 +369,14 @@ def store_vectors(
             if not conn.execute("SELECT 1 FROM chunks WHERE id = ? AND embedded = 0", (chunk_id,)).fetchone():
                 continue
             blob = vec.astype(np.float32).tobytes()
+            vector_index.revive(conn, chunk_id)
             for table in tables(chunk_id):
                 conn.execute(f"INSERT INTO {table}(rowid, embedding) VALUES (?, ?)", (chunk_id, blob))
             conn.execute("UPDATE chunks SET embedded = 1 WHERE id = ?", (chunk_id,))
         for chunk_id, source_id in copies.items():
             if not conn.execute("SELECT 1 FROM chunks WHERE id = ? AND embedded = 0", (chunk_id,)).fetchone():
                 continue
+            vector_index.revive(conn, chunk_id)
             for table in tables(chunk_id):
                 conn.execute(
                     f"INSERT INTO {table}(rowid, embedding)"

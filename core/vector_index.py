@@ -32,8 +32,12 @@ _TABLES = {FLAT: "vec_chunks", DISKANN: "vec_chunks_ann"}
 ANN_MIN_CHUNKS = 100_000
 # DiskANN search list size at query time (L): sqlite-vec searches with max(k, L), so asking for k = L rows
 # sets it per query, with no per-connection command (readers are query_only).
-ANN_SEARCH_LIST = 256
+ANN_SEARCH_LIST = 512
 REBUILD_BATCH = 256  # vectors copied per transaction: each is a few seconds of graph inserts at most
+# A DiskANN delete scans every node of the graph (about 1 s per vector at 100k in bench/latency.py), so a
+# deleted chunk's vector stays in the graph and its id goes into vec_deleted, which searches skip; once the
+# dead are this share of the graph, a rebuild copies the live vectors into a fresh graph.
+DEAD_SHARE = 0.2
 
 
 def table_ddl(table: str, layout: str, dim: int) -> str:
@@ -68,15 +72,44 @@ def rebuild_target(conn: apsw.Connection) -> tuple[str, str, int] | None:
     return table, db.get_meta(conn, "vec_rebuild_layout") or FLAT, cursor
 
 
+def _tables(conn: apsw.Connection) -> list[tuple[str, str]]:
+    """(table, layout) of every vector table in use: the active one and a rebuild's target."""
+    out = []
+    if table := active_table(conn):
+        out.append((table, layout(conn)))
+    if target := rebuild_target(conn):
+        out.append((target[0], target[1]))
+    return out
+
+
 def _write_delete_trigger(conn: apsw.Connection) -> None:
-    """A deleted chunk leaves every vector table: the active one and a rebuild's target."""
-    tables = [t for t in (active_table(conn), (rebuild_target(conn) or (None,))[0]) if t]
+    """A deleted chunk leaves every flat table at once and is marked dead for every graph."""
+    conn.execute("CREATE TABLE IF NOT EXISTS vec_deleted(id INTEGER PRIMARY KEY)")
     conn.execute("DROP TRIGGER IF EXISTS chunks_vec_delete")
-    if tables:
-        body = " ".join(f"DELETE FROM {t} WHERE rowid = old.id;" for t in tables)
+    tables = _tables(conn)
+    body = [f"DELETE FROM {t} WHERE rowid = old.id;" for t, lay in tables if lay == FLAT]
+    if any(lay == DISKANN for _, lay in tables):
+        body.append("INSERT OR IGNORE INTO vec_deleted(id) VALUES (old.id);")
+    if body:
         conn.execute(
-            f"CREATE TRIGGER chunks_vec_delete AFTER DELETE ON chunks WHEN old.embedded = 1 BEGIN {body} END"
+            "CREATE TRIGGER chunks_vec_delete AFTER DELETE ON chunks WHEN old.embedded = 1"
+            f" BEGIN {' '.join(body)} END"
         )
+
+
+def dead_filter(conn: apsw.Connection, column: str) -> str:
+    """SQL that keeps `column` (a chunk id) out of the dead, or "" when nothing was ever marked dead."""
+    return f"{column} NOT IN (SELECT id FROM vec_deleted)" if _exists(conn, "vec_deleted") else ""
+
+
+def revive(conn: apsw.Connection, chunk_id: int) -> None:
+    """Before a vector is stored under a reused dead id: remove the stale one from the graphs for real."""
+    if not _exists(conn, "vec_deleted"):
+        return
+    if conn.execute("SELECT 1 FROM vec_deleted WHERE id = ?", (chunk_id,)).fetchone():
+        for table, _ in _tables(conn):
+            conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (chunk_id,))
+        conn.execute("DELETE FROM vec_deleted WHERE id = ?", (chunk_id,))
 
 
 def create_fresh(conn: apsw.Connection, dim: int, n_chunks: int) -> None:
@@ -84,6 +117,7 @@ def create_fresh(conn: apsw.Connection, dim: int, n_chunks: int) -> None:
     for table in {LEGACY_TABLE, *_TABLES.values()}:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute("DROP TABLE IF EXISTS vec_bits")  # 1-bit copies kept by an earlier version
+    conn.execute("DROP TABLE IF EXISTS vec_deleted")
     for key in ("vec_rebuild_table", "vec_rebuild_layout", "vec_rebuild_cursor"):
         conn.execute("DELETE FROM meta WHERE key = ?", (key,))
     chosen = wanted_layout(n_chunks)
@@ -101,9 +135,14 @@ def needs_rebuild(conn: apsw.Connection) -> bool:
     library that shrinks keeps its graph (still correct, merely slower to change)."""
     if rebuild_target(conn):
         return True
-    if active_table(conn) is None or layout(conn) == DISKANN:
+    if active_table(conn) is None:
         return False
     n = conn.execute("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0]
+    if layout(conn) == DISKANN:
+        dead = 0
+        if _exists(conn, "vec_deleted"):
+            dead = conn.execute("SELECT count(*) FROM vec_deleted").fetchone()[0]
+        return dead > DEAD_SHARE * (n + dead)
     return wanted_layout(n) == DISKANN
 
 
@@ -178,6 +217,11 @@ def _switch(conn: apsw.Connection, old: str, new: str, to: str) -> None:
         conn.execute(f"ALTER TABLE {new} RENAME TO {final}")
     for key in ("vec_rebuild_table", "vec_rebuild_layout", "vec_rebuild_cursor"):
         conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+    # Dead ids the new table never held are forgotten; those copied and deleted since stay dead.
+    conn.execute(
+        "DELETE FROM vec_deleted WHERE id NOT IN"
+        f" (SELECT d.id FROM vec_deleted d JOIN {final} v ON v.rowid = d.id)"
+    )
     db.set_meta(conn, "vec_table", final)
     db.set_meta(conn, "vec_layout", to)
     _write_delete_trigger(conn)

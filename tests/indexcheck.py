@@ -14,14 +14,19 @@ def problems(conn) -> list[str]:
     active = vector_index.active_table(conn)
     if active:
         embedded = {r[0] for r in conn.execute("SELECT id FROM chunks WHERE embedded = 1")}
+        dead = set()  # deleted chunks whose vectors stay in a DiskANN graph until its next rebuild
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vec_deleted'").fetchone():
+            dead = {r[0] for r in conn.execute("SELECT id FROM vec_deleted")}
+        if dead & embedded:
+            out.append(f"{len(dead & embedded)} live chunks marked dead")
         for table in (active,):
-            vec_ids = {r[0] for r in conn.execute(f"SELECT rowid FROM {table}")}
+            vec_ids = {r[0] for r in conn.execute(f"SELECT rowid FROM {table}")} - dead
             if vec_ids != embedded:
                 out.append(f"{table} out of step: {len(vec_ids - embedded)} orphans, {len(embedded - vec_ids)} missing")
         target = vector_index.rebuild_target(conn)  # a rebuild under way holds every embedded id <= its cursor
         if target:
             copied = {i for i in embedded if i <= target[2]}
-            vec_ids = {r[0] for r in conn.execute(f"SELECT rowid FROM {target[0]}")}
+            vec_ids = {r[0] for r in conn.execute(f"SELECT rowid FROM {target[0]}")} - dead
             if vec_ids != copied:
                 out.append(f"rebuild of {target[0]} out of step: {len(vec_ids ^ copied)} ids differ")
     orphans = conn.execute(

@@ -88,7 +88,9 @@ def test_interrupted_rebuild_resumes_and_keeps_changes_made_meanwhile(library, m
     assert vector_index.layout(lib.conn) == vector_index.DISKANN
     assert vector_index.rebuild_target(lib.conn) is None
     assert problems(lib.conn) == []
-    assert len(stored_vectors(lib.conn)) == 60
+    dead = {r[0] for r in lib.conn.execute("SELECT id FROM vec_deleted")}  # d000 and d001's old chunk
+    assert len(dead) == 2
+    assert len(set(stored_vectors(lib.conn)) - dead) == 60
 
 
 def test_graph_search_and_exact_mode_agree_with_numpy(library, monkeypatch):
@@ -124,3 +126,41 @@ def test_model_change_on_a_big_library_makes_the_graph_directly(library, monkeyp
     assert stored_vectors(lib.conn) == {}
     assert lib.conn.execute("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0] == 0
     assert db.get_meta(lib.conn, "embed_model") == "another-model"
+
+
+def test_deleted_vectors_are_skipped_then_dropped_by_a_rebuild(library, monkeypatch):
+    """A DiskANN delete scans the whole graph, so deleted chunks are marked dead; searches skip them, and a
+    rebuild once they are DEAD_SHARE of the graph drops them for good."""
+    lib, root = library
+    monkeypatch.setattr(vector_index, "ANN_MIN_CHUNKS", 50)
+    lib.index()
+    gone = ["d010.txt", "d011.txt", "d012.txt"]
+    gone_ids = {
+        r[0]
+        for r in lib.conn.execute(
+            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.path LIKE '%d01_.txt'"
+        )
+    }
+    assert len(gone_ids) == 10
+    for name in gone:
+        (root / name).unlink()
+    lib.indexer.sync()
+    dead = {r[0] for r in lib.conn.execute("SELECT id FROM vec_deleted")}
+    assert len(dead) == 3 and dead < gone_ids
+    assert dead <= set(stored_vectors(lib.conn))  # still in the graph
+    assert problems(lib.conn) == []
+    s = Searcher(lib.db_path, lib.embedder)
+    try:
+        for exact in (False, True):
+            hits = s.search("kettle tea garden river lamp", k=100, mode="vector", exact=exact).hits
+            assert hits and not {h.chunk_id for h in hits} & dead
+    finally:
+        s.close()
+    assert not vector_index.needs_rebuild(lib.conn)  # 3 of 60: below DEAD_SHARE
+    monkeypatch.setattr(vector_index, "DEAD_SHARE", 0.01)
+    lib.index()
+    assert lib.conn.execute("SELECT count(*) FROM vec_deleted").fetchone()[0] == 0
+    assert not set(stored_vectors(lib.conn)) & dead
+    assert len(stored_vectors(lib.conn)) == 57
+    assert vector_index.active_table(lib.conn) == "vec_chunks_ann"
+    assert problems(lib.conn) == []
