@@ -600,6 +600,9 @@ class MainWindow(QMainWindow):
         dialog.use_model.connect(
             lambda path: self.apply_settings(dataclasses.replace(self.settings, llm_path=path))
         )
+        dialog.servers_changed.connect(
+            lambda servers: self.apply_settings(dataclasses.replace(self.settings, answer_servers=servers))
+        )
         dialog.open()
         return dialog
 

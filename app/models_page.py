@@ -26,12 +26,14 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from . import messages
 from .jobs import JobThread
+from .servers_page import ServersPage
 
 COLUMNS = ("Model", "Size", "Memory", "Context", "Licence", "Status")
 PROGRESS_EVERY_S = 0.1
@@ -41,6 +43,7 @@ class ModelsDialog(QDialog):
     use_model = Signal(str)  # a GGUF path, or "" for the bundled model
     download_finished = Signal(str)  # model id, after it was verified and installed
     download_stopped = Signal(str)  # a plain reason: paused for later, cancelled, or the error
+    servers_changed = Signal(list)  # the new answer_servers setting (the Answer Servers tab)
 
     def __init__(
         self,
@@ -92,12 +95,20 @@ class ModelsDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(close)
 
-        layout = QVBoxLayout(self)
+        models_tab = QWidget(self)
+        layout = QVBoxLayout(models_tab)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
         layout.addWidget(self.progress)
         layout.addWidget(self.progress_label)
         layout.addLayout(buttons)
+        self.servers = ServersPage(settings.answer_servers, self)
+        self.servers.servers_changed.connect(self.servers_changed)
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(models_tab, "Models")
+        self.tabs.addTab(self.servers, "Answer Servers")
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.tabs, 1)
 
         self.table.itemSelectionChanged.connect(self._update)
         self.download_button.clicked.connect(self.start_download)
@@ -309,6 +320,7 @@ class ModelsDialog(QDialog):
 
     def done(self, result: int) -> None:  # closing: stop a download, keeping its partial file for later
         self._stop_download()
+        self.servers.shutdown()
         super().done(result)
 
 

@@ -306,6 +306,10 @@ class ChainedModel:
         self.local = local
         self.chain = chain_from_settings(servers, LocalBackend(local))
 
+    def set_servers(self, servers: list[dict]) -> None:
+        """Answer through these servers from the next question on (their health starts afresh)."""
+        self.chain = chain_from_settings(servers, LocalBackend(self.local))
+
     @property
     def name(self) -> str:
         return self.local.name

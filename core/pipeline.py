@@ -120,6 +120,7 @@ class AnswerPipeline:
         self.embedder = embedder
 
     def configure(self, settings: Settings, *, reload_model: bool) -> None:
+        servers_changed = settings.answer_servers != self.settings.answer_servers
         self.settings = settings
         if self._qlog is not None:  # history settings may have changed
             self._qlog.close()
@@ -127,6 +128,8 @@ class AnswerPipeline:
         self._close_searcher()  # fusion weights may have changed
         if reload_model:
             self.close_model()
+        elif servers_changed and isinstance(self._model, ChainedModel):
+            self._model.set_servers(settings.answer_servers)  # the local model stays loaded
 
     def ask(
         self,

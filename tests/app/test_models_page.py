@@ -80,3 +80,35 @@ def test_closing_mid_download_keeps_the_partial_file_and_a_new_window_resumes_it
         again.start_download()
     assert state.ranges[-1] == f"bytes={partial}-"
     again.reject()
+
+
+def test_answer_servers_tab_saves_tests_and_removes_a_server(qtbot, monkeypatch):
+    from almanac.core import keys
+    from servers import chat_server, free_port, stream_reply
+
+    monkeypatch.setenv("ALMANAC_NO_KEYRING", "1")
+    dialog = ModelsDialog(Settings(), models=[])
+    qtbot.addWidget(dialog)
+    page = dialog.servers
+    with chat_server(stream_reply(["OK"])) as (url, requests):
+        page.name.setText("office")
+        page.base_url.setText(url)
+        page.model.setText("big")
+        page.api_key.setText("sk-office")
+        with qtbot.waitSignal(dialog.servers_changed) as changed:
+            page.save()
+        assert changed.args == [[{"name": "office", "base_url": url, "model": "big"}]]
+        assert keys.get_api_key("office") == "sk-office" and page.table.item(0, 3).text() == "stored"
+        with qtbot.waitSignal(page.tested, timeout=20_000) as tested:
+            page.test()
+        assert "office answered" in tested.args[0] and "'OK'" in tested.args[0]
+        assert requests[0]["_authorization"] == "Bearer sk-office"
+
+    page.base_url.setText(f"http://127.0.0.1:{free_port()}/v1")
+    with qtbot.waitSignal(page.tested, timeout=20_000) as tested:
+        page.test()
+    assert tested.args[0].startswith("No answer (connection)")
+    with qtbot.waitSignal(dialog.servers_changed) as changed:
+        page.remove()
+    assert changed.args == [[]] and keys.get_api_key("office") is None
+    dialog.reject()

@@ -224,3 +224,24 @@ def test_chain_from_settings_puts_the_local_model_last_and_reads_keys(monkeypatc
     assert text == "from office" and requests[0]["_authorization"] == "Bearer sk-office"
     with pytest.raises(AlmanacError, match="malformed"):
         chain_from_settings([{"name": "broken"}], local)
+
+
+def test_pipeline_takes_new_servers_without_reloading_the_local_model(tmp_path):
+    from almanac.core.fallback import ChainedModel
+    from almanac.core.pipeline import AnswerPipeline
+    from almanac.core.settings import Settings
+
+    class Local:  # a stand-in for the local model: only whether it was closed matters here
+        name, closed = "local.gguf", False
+
+        def close(self):
+            self.closed = True
+
+    local = Local()
+    pipeline = AnswerPipeline(tmp_path / "lib.db", None, Settings(), model_factory=lambda s: local)
+    model = pipeline.model
+    assert isinstance(model, ChainedModel) and [b.name for b in model.chain.backends] == ["local:local.gguf"]
+    servers = [{"name": "office", "base_url": "http://127.0.0.1:9/v1", "model": "big"}]
+    pipeline.configure(Settings(answer_servers=servers), reload_model=False)
+    assert pipeline.model is model and not local.closed
+    assert [b.name for b in model.chain.backends] == ["office", "local:local.gguf"]
