@@ -213,6 +213,13 @@ def check_evidence(items: list[dict], docs: Path) -> list[str]:
     return problems
 
 
+def bench_settings(settings: Any) -> Any:
+    """Defaults, less what would make the runs depend on each other or write outside the bench cache:
+    the answer cache (a rerun would be answered from it) and the query log in the user's data folder."""
+    off = {name: False for name in ("answer_cache", "log_queries") if hasattr(settings, name)}
+    return dataclasses.replace(settings, **off)
+
+
 # -- the index ---------------------------------------------------------------------------------------------
 
 
@@ -248,13 +255,15 @@ def build_index(docs: Path, settings: Any, embedder: Any, *, rebuild: bool = Fal
                 old.unlink(missing_ok=True)
         print(f"building the index of {docs} (once; cached as {db.name}) ...", flush=True)
     failed: list[int] = []
+    unembedded = 0
     if done.exists():
         con = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
         try:
             failed = [row[0] for row in con.execute("SELECT id FROM documents WHERE status = 'failed'")]
+            (unembedded,) = con.execute("SELECT count(*) FROM chunks WHERE NOT embedded").fetchone()
         finally:
             con.close()
-    if failed or not done.exists():
+    if failed or unembedded or not done.exists():
         # On a busy 2-core machine the 252-page PDF takes over the default 60 s to read: a failure here
         # would silently drop its questions' answers, so failures are read again, patiently.
         patient = dataclasses.replace(settings, extract_timeout_s=max(settings.extract_timeout_s, 900.0))
@@ -593,7 +602,7 @@ def main(argv: list[str] | None = None) -> None:
     items = select(all_items, split=args.split, quick=args.quick, limit=args.limit)
     names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
     print(header("Answers: old vs new pipeline on the QA set (bench/answers.py)"))
-    settings = Settings()
+    settings = bench_settings(Settings())
     embedder = SentenceTransformerEmbedder(settings.embedding_model)
     db, fp = build_index(docs, settings, embedder, rebuild=args.rebuild)
 
