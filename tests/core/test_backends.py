@@ -245,3 +245,31 @@ def test_pipeline_takes_new_servers_without_reloading_the_local_model(tmp_path):
     pipeline.configure(Settings(answer_servers=servers), reload_model=False)
     assert pipeline.model is model and not local.closed
     assert [b.name for b in model.chain.backends] == ["office", "local:local.gguf"]
+
+
+def test_when_every_backend_fails_the_answer_keeps_its_quick_answer_and_says_why():
+    from almanac.core.answer import AnswerConfig, Answerer
+    from almanac.core.embedding import HashEmbedder
+    from almanac.core.errors import ModelError
+    from almanac.core.fallback import ChainedModel
+    from test_answer import FakeSearcher, ScriptedModel, make_hit
+
+    class BrokenLocal(ScriptedModel):
+        def stream_chat(self, messages, **kw):
+            raise ModelError("the model file is damaged")
+            yield  # a generator, like the real one
+
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    model = ChainedModel(BrokenLocal(""), [{"name": "office", "base_url": dead, "model": "big"}])
+    model.chain.policy = Policy(retries=0)
+    hits = [make_hit(0, "The capital of Freedonia is Blorbville.", path="/docs/atlas.md")]
+    answer = Answerer(FakeSearcher(hits), model, HashEmbedder(), AnswerConfig(decline=False)).ask(
+        "What is the capital of Freedonia?"
+    )
+    assert answer.text == "" and answer.stopped == "model_error"
+    assert "No answer backend could answer" in answer.note and "damaged" in answer.note
+    assert [(a.backend, a.outcome, a.error_category) for a in answer.attempts] == [
+        ("office", "failed", "connection"), ("local:scripted.gguf", "failed", "model_error"),
+    ]
+    assert answer.quick_answer is not None and "Blorbville" in answer.quick_answer.text
+    assert answer.to_json()["attempts"][0]["error_category"] == "connection"
