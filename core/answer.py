@@ -44,6 +44,7 @@ DECLINED_TEXT = "I couldn't find this in your files. The closest passages are li
 
 SAFETY_TOKENS = 8  # room for tokenization at the seams between separately counted pieces
 MIN_EVIDENCE_TOKENS = 60  # a long question still gets this much evidence when the context allows
+MIN_EVIDENCE_SHARE = 0.5
 
 
 class SearcherLike(Protocol):
@@ -263,10 +264,25 @@ def clean_reply(text: str) -> str:
     return text.strip()
 
 
-def restated_source(text: str, blocks: list[EvidenceBlock], *, min_share: float = 0.6) -> int | None:
+def supported(text: str, blocks: list[EvidenceBlock], question: str, *, min_share: float) -> bool:
+    """Whether what the reply adds to the question comes from the evidence: at least `min_share` of its
+    content words that are not the question's own, and every number in it."""
+    evidence = " ".join(b.body() for b in blocks)
+    reply = _BRACKET.sub(" ", text)
+    asked = set(content_terms(question))
+    new = [t for t in content_terms(reply) if t not in asked]
+    if not new:
+        return False  # the question said back
+    numbers = {t for t in new if t.isdigit()}
+    held = held_terms(new, evidence)
+    evidence_numbers = set(re.findall(r"\d+", evidence))
+    return len(held) / len(new) >= min_share and numbers <= evidence_numbers
+
+
+def restated_source(text: str, blocks: list[EvidenceBlock], *, min_share: float = 0.5) -> int | None:
     """The evidence block an uncited reply restates: the one holding at least `min_share` of its content
     words (and the most of them), or None."""
-    words = content_terms(text)
+    words = content_terms(_BRACKET.sub(" ", text))
     if len(words) < 3:
         return None
     best, best_share = None, min_share
@@ -291,6 +307,8 @@ class AnswerConfig:
     decline: bool = True  # False: always ask the model
     decline_policy: DeclinePolicy | None = None  # None: the one fitted for the embedder (core.decline)
     cite_restated: bool = True  # an uncited reply that restates one evidence block gets its number
+    # A reply that adds words or numbers the evidence does not hold was made up: the quick answer replaces it.
+    min_evidence_share: float = MIN_EVIDENCE_SHARE
 
 
 class Answerer:
@@ -402,6 +420,10 @@ class Answerer:
 
         raw = "".join(pieces).strip()
         text = clean_reply(raw)
+        share = cfg.min_evidence_share
+        finished = stream.stopped in ("stop", "length")  # a stopped reply stays as the user stopped it
+        if quick is not None and finished and not supported(text, prompt.blocks, question, min_share=share):
+            text = f"{quick.text} [{quick.n}]"
         cited = find_citations(text, len(sources))
         if not cited and cfg.cite_restated:
             n = restated_source(text, prompt.blocks)

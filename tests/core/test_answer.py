@@ -22,6 +22,7 @@ from almanac.core.answer import (
     clean_reply,
     find_citations,
     restated_source,
+    supported,
 )
 from almanac.core.embedding import HashEmbedder
 from almanac.core.errors import QueryError
@@ -363,6 +364,31 @@ def test_uncited_restatement_is_cited_and_echoed_turns_are_cut() -> None:
         AnswerConfig(cite_restated=False),
     ).ask("What is the capital of Freedonia?")
     assert off.cited == []
+
+
+def test_a_made_up_reply_is_replaced_by_the_quick_answer() -> None:
+    hits = [make_hit(0, "The capital of Freedonia is Blorbville, a port on the coast.")]
+    invented = ScriptedModel("Freedonia is famous for its wine, its opera and its mountain railways [1].")
+    answer = Answerer(FakeSearcher(hits), invented, HashEmbedder()).ask("What is the capital of Freedonia?")
+    assert answer.quick_answer is not None
+    assert answer.text == f"{answer.quick_answer.text} [1]" and answer.cited == [1]
+    grounded = ScriptedModel("Its capital is Blorbville [1].")
+    kept = Answerer(FakeSearcher(hits), grounded, HashEmbedder()).ask("What is the capital of Freedonia?")
+    assert kept.text == "Its capital is Blorbville [1]."
+
+
+def test_supported_replies_add_only_what_the_evidence_holds() -> None:
+    atlas = make_hit(0, "The capital of Freedonia is Blorbville, a port city of 20000 people.")
+    blocks = [EvidenceBlock(1, atlas, [Span(0, len(atlas.text))])]
+    question = "What is the capital of Freedonia?"
+
+    def ok(reply: str) -> bool:
+        return supported(reply, blocks, question, min_share=0.5)
+
+    assert ok("Blorbville is the capital [1].") and ok("Blorbville, a port city [1].")
+    assert not ok("Blorbville exports timber and wine.")  # 1 of 4 new words
+    assert not ok("Blorbville, a port city of 30000 people.")  # a number the evidence lacks
+    assert not ok("The capital of Freedonia.")  # nothing but the question
 
 
 def test_a_never_declining_config_always_asks_the_model() -> None:
