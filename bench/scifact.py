@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.scifact [--split test|train] [--tune]
     .venv/bin/python -m bench.scifact --keyword      # keyword mode only, both splits (no embedding needed)
     .venv/bin/python -m bench.scifact --prune 0.02,0.05,0.1   # keyword pruning forced on, as at 1M chunks
+    .venv/bin/python -m bench.scifact --identifiers  # identifier ranking rules on the train split
 
 Each corpus document becomes one file named after its `_id` ("title", blank line, abstract), indexed by the
 real pipeline with the bundled embedder. Chunk hits map back to documents at each document's best rank.
@@ -114,6 +115,32 @@ def keyword_only(settings: Settings) -> None:
         searcher.close()
     print(f"\nSciFact keyword search ({db.name}); {machine()}")
     print(table(["keyword search", "split", "queries", "nDCG@10", "Recall@100", "p50 ms"], rows))
+
+
+def identifier_rules(settings: Settings) -> None:
+    """Keyword nDCG@10 on TRAIN for ways of ranking identifier passages first (search.py's rule varied)."""
+    from almanac.core import search
+
+    db = build_keyword_index(settings)
+    queries, qrels = load("train")
+    cap, looks_up = search.IDENTIFIER_MAX_PASSAGES, search.KeywordQuery.looks_up
+    rules = [
+        ("none (before)", 0, looks_up),
+        ("every joined token ranks first", 10**9, lambda self, i: True),
+        *((f"any joined token naming <= {c} passages", c, lambda self, i: True) for c in (5, 20, 50)),
+        ("the query is about it and it names <= 20 passages (now)", cap, looks_up),
+    ]
+    rows = []
+    searcher = Searcher(db, SentenceTransformerEmbedder())
+    try:
+        for name, c, rule in rules:
+            search.IDENTIFIER_MAX_PASSAGES, search.KeywordQuery.looks_up = c, rule
+            rows.append([name, evaluate(searcher, queries, qrels, "keyword")[0]])
+    finally:
+        search.IDENTIFIER_MAX_PASSAGES, search.KeywordQuery.looks_up = cap, looks_up
+        searcher.close()
+    print(f"\nSciFact train keyword nDCG@10 by identifier rule ({db.name}); {machine()}")
+    print(table(["identifier rule", "train nDCG@10"], rows))
 
 
 def prune_sweep(settings: Settings, fractions: list[float]) -> None:
@@ -230,9 +257,13 @@ def main() -> None:
     p.add_argument("--tune", action="store_true", help="grid-search fusion settings on the train split")
     p.add_argument("--chunk-tokens", type=int, default=Settings().chunk_tokens)
     p.add_argument("--keyword", action="store_true", help="keyword mode only, train and test")
+    p.add_argument("--identifiers", action="store_true", help="identifier ranking rules, train split")
     p.add_argument("--prune", default="", help="keyword pruning forced on, for these df fractions (comma list)")
     args = p.parse_args()
     settings = Settings(chunk_tokens=args.chunk_tokens)
+    if args.identifiers:
+        identifier_rules(settings)
+        return
     if args.prune:
         prune_sweep(settings, [float(f) for f in args.prune.split(",")])
         return
