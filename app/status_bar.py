@@ -15,8 +15,10 @@ def describe(p: Progress) -> tuple[str, int, int]:
         return "Looking for new and changed files…", 0, 0
     if p.phase == "reading":
         name = Path(p.current).name if p.current else ""
-        words = f"Reading files: {p.files_done:,} of {p.files_total:,}"
-        return (words + (f" — {name}" if name else ""), p.files_done, p.files_total)
+        words = f"Reading files: {p.files_done:,} of {p.files_total:,}" + (f" — {name}" if name else "")
+        if p.pages_total:  # a scan being OCR'd: its pages, so a long one is seen to move
+            words += f" (OCR: page {min(p.pages_done + 1, p.pages_total):,} of {p.pages_total:,})"
+        return (words, p.files_done, p.files_total)
     if p.phase == "embedding":
         return f"Embedding: {p.chunks_done:,} of {p.chunks_total:,} chunks", p.chunks_done, p.chunks_total
     return "Index up to date", 1, 1

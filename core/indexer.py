@@ -17,12 +17,12 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from . import db, store, vector_index
+from . import db, paths, store, vector_index
 from .cancel import CancelToken
 from .chunking import chunk_text
 from .embedding import Embedder, TokenCounter
 from .errors import ExtractionError
-from .extractors import Extracted, is_binary, kind_of
+from .extractors import Extracted, OcrOptions, is_binary, kind_of
 from .extractors.model import storable
 from .extractors.text import BINARY_REASON
 from .extractors.worker import ExtractionWorker
@@ -43,6 +43,8 @@ class Progress:
     chunks_done: int = 0
     chunks_total: int = 0
     current: str = ""
+    pages_done: int = 0  # while the current file's scanned pages are OCR'd
+    pages_total: int = 0
 
 
 ProgressFn = Callable[[Progress], None]
@@ -58,6 +60,9 @@ class SyncReport:
     failed: int = 0
     chunks_added: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path for display, reason)
+    ocr_pages: int = 0  # scanned pages read by OCR in this run
+    ocr_cached_pages: int = 0  # scanned pages whose text came from the OCR cache instead
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (path, what was left out of an indexed file)
 
 
 def split_into_chunks(
@@ -188,8 +193,15 @@ class Indexer:
             for path in changed:
                 if cancel:
                     cancel.checkpoint()
-                notify(Progress("reading", done, total, current=store.display_path(str(path))))
-                moved_from = self.index_file(folder, path, report, renamed_from=by_hash)
+                shown = store.display_path(str(path))
+                notify(Progress("reading", done, total, current=shown))
+
+                def pages(d: int, t: int, done: int = done, shown: str = shown) -> None:
+                    if cancel:
+                        cancel.checkpoint()  # between OCR'd pages: a long scan stops at once
+                    notify(Progress("reading", done, total, current=shown, pages_done=d, pages_total=t))
+
+                moved_from = self.index_file(folder, path, report, renamed_from=by_hash, on_pages=pages)
                 if moved_from is not None:
                     missing.pop(moved_from, None)
                 done += 1
@@ -211,6 +223,7 @@ class Indexer:
         report: SyncReport,
         *,
         renamed_from: dict[str, store.DocState] | None = None,
+        on_pages: Callable[[int, int], None] | None = None,
     ) -> str | None:
         """Index one file if its content changed. Returns the old path when it turned out to be a move.
 
@@ -227,6 +240,8 @@ class Indexer:
         if not stat.S_ISREG(st.st_mode):
             return None  # a FIFO or device is never opened: reading one can block forever
         state = store.document(self.conn, str(path))
+        if kind == "image" and not self.settings.ocr:
+            kind = None  # images are read only by OCR: with it off, they are not documents
         if kind is None or _links_to_secret(path):
             if state:  # it was indexed under rules that allowed it; it is no longer a document
                 store.delete_documents(self.conn, [state.id])
@@ -256,7 +271,7 @@ class Indexer:
             self._fail(folder, path, f"Cannot read the file: {err.strerror or err}", report, st)
             return None
         try:
-            extracted = storable(self._extractor().extract(path))
+            extracted = storable(self._extractor().extract(path, on_pages))
             if holds_private_key(extracted):
                 raise ExtractionError(PRIVATE_KEY_REASON)
             chunks = split_into_chunks(
@@ -278,11 +293,19 @@ class Indexer:
         )
         report.indexed += 1
         report.chunks_added += len(chunks)
+        if extracted.ocr is not None:
+            report.ocr_pages += extracted.ocr.pages_ocr
+            report.ocr_cached_pages += extracted.ocr.pages_cached
+            report.notes += [(store.display_path(str(path)), note) for note in extracted.ocr.skipped]
         return None
 
     def _extractor(self) -> ExtractionWorker:
         if self._worker is None:
-            self._worker = ExtractionWorker(timeout_s=self.settings.extract_timeout_s)
+            ocr = None
+            if self.settings.ocr:
+                cache = str(paths.data_dir() / "ocr-cache")
+                ocr = OcrOptions(enabled=True, max_pages=self.settings.ocr_max_pages, cache_dir=cache)
+            self._worker = ExtractionWorker(timeout_s=self.settings.extract_timeout_s, ocr=ocr)
         return self._worker
 
     def _fail(

@@ -54,6 +54,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "chunk_overlap": (0, 1024),  # and below chunk_tokens (checked on load)
     "max_file_mb": (0.001, 100_000.0),
     "extract_timeout_s": (1.0, 3600.0),
+    "ocr_max_pages": (1, 10_000),
     "rrf_k": (1, 1000),
     "keyword_weight": (0.0, 10.0),
     "vector_weight": (0.0, 10.0),
@@ -73,7 +74,10 @@ class Settings:
     chunk_tokens: int = 200  # word pieces per chunk (the bundled embedder reads at most 256)
     chunk_overlap: int = 32
     max_file_mb: float = 50.0
-    extract_timeout_s: float = 60.0
+    extract_timeout_s: float = 60.0  # a file; for a scan, one page (core/extractors/worker.py)
+    # OCR of scanned PDF pages and image files (core/extractors/ocr.py); results are cached by content hash.
+    ocr: bool = True
+    ocr_max_pages: int = 50  # pages OCR'd in one file; the rest of a longer scan is left out, and said so
     ignore_patterns: list[str] = field(default_factory=lambda: list(DEFAULT_IGNORE))
     rrf_k: int = 10  # tuned on the SciFact train split (bench/scifact.py --tune)
     keyword_weight: float = 0.85

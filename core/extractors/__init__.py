@@ -12,14 +12,18 @@ from pathlib import Path
 from ..errors import ExtractionError
 from .docx import extract_docx
 from .html import extract_html
+from .image import extract_image
 from .kinds import is_binary, kind_of
 from .markdown import extract_markdown
 from .model import Extracted, Section
+from .ocr import OcrOptions, OcrRun
 from .pdf import extract_pdf
 from .text import extract_text
 from .worker import ExtractionWorker
 
-__all__ = ["Extracted", "ExtractionWorker", "Section", "extract", "is_binary", "kind_of"]
+__all__ = [
+    "Extracted", "ExtractionWorker", "OcrOptions", "OcrRun", "Section", "extract", "is_binary", "kind_of",
+]
 
 _EXTRACTORS: dict[str, Callable[[Path], Extracted]] = {
     "pdf": extract_pdf,
@@ -31,14 +35,21 @@ _EXTRACTORS: dict[str, Callable[[Path], Extracted]] = {
 }
 
 
-def extract(path: Path) -> Extracted:
-    """Read one file; raises ExtractionError with a plain-language reason when it cannot be read."""
+def extract(path: Path, ocr: OcrRun | None = None) -> Extracted:
+    """Read one file; raises ExtractionError with a plain-language reason when it cannot be read.
+
+    `ocr`: read scanned PDF pages and images by OCR (the worker passes it); None leaves scans out."""
     path = Path(path)
     kind = kind_of(path)
     if kind is None:
         raise ExtractionError("Unsupported file type")
     try:
-        result = _EXTRACTORS[kind](path)
+        if kind == "pdf":
+            result = extract_pdf(path, ocr)
+        elif kind == "image":
+            result = extract_image(path, ocr)
+        else:
+            result = _EXTRACTORS[kind](path)
     except OSError as err:
         raise ExtractionError(f"Could not open file ({err.strerror or err})") from err
     result.sections = [section for section in result.sections if section.text.strip()]

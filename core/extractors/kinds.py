@@ -29,6 +29,7 @@ _TEXT_NAMES = {
     "history", "install", "todo", "notice", "makefile", "gnumakefile", "dockerfile", "containerfile",
     "vagrantfile", "gemfile", "rakefile", "procfile", "jenkinsfile", "justfile",
 }  # fmt: skip
+_IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".webp"}
 _KINDS = {
     ".pdf": "pdf",
     ".md": "markdown",
@@ -38,13 +39,15 @@ _KINDS = {
     ".htm": "html",
     ".xhtml": "html",
     ".docx": "docx",
+    **dict.fromkeys(_IMAGE_EXTENSIONS, "image"),  # read by OCR (ocr.py)
     **dict.fromkeys(_TEXT_EXTENSIONS, "text"),
     **dict.fromkeys(_CODE_EXTENSIONS, "code"),
 }
 
 
 def kind_of(path: Path) -> str | None:
-    """The extractor kind for a file name ("pdf", "markdown", "text", "html", "docx", "code"), or None."""
+    """The extractor kind for a file name ("pdf", "markdown", "text", "html", "docx", "code", "image"), or
+    None."""
     suffix = path.suffix.lower()
     if suffix:
         return _KINDS.get(suffix)

@@ -13,8 +13,17 @@ class Section:
     """A run of text with where it came from, so a search hit can point at a page or heading."""
 
     text: str
-    page: int | None = None  # 1-based page number for PDFs, None otherwise
+    page: int | None = None  # 1-based page number for PDFs (and multi-page scans), None otherwise
     heading: str = ""  # heading path like "Install > Linux", "" when the format has none
+
+
+@dataclass
+class OcrStats:
+    """What OCR did for one file (extractors/ocr.py)."""
+
+    pages_ocr: int = 0  # pages the engine read now
+    pages_cached: int = 0  # pages taken from the OCR cache (the same bytes were read before)
+    skipped: list[str] = field(default_factory=list)  # why scanned pages were left out, for the user
 
 
 @dataclass
@@ -22,8 +31,9 @@ class Extracted:
     """One file's text, split into sections in document order."""
 
     title: str
-    kind: str  # "pdf" | "markdown" | "text" | "html" | "docx" | "code"
+    kind: str  # "pdf" | "markdown" | "text" | "html" | "docx" | "code" | "image"
     sections: list[Section] = field(default_factory=list)
+    ocr: OcrStats | None = None  # set when some page needed OCR
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -1,4 +1,4 @@
-"""PDF: one section per page with text, via pypdf."""
+"""PDF: one section per page with text, via pypdf; pages without a text layer (scans) through OCR."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pypdf import PdfReader
 
 from ..errors import ExtractionError
 from .model import Extracted, Section, clean_title
+from .ocr import MIN_PAGE_CHARS, OcrRun, OcrUnavailable, ocr_pages, page_text, render_pdf_page
 
 # pypdf logs a warning for every small spec violation, which real-world PDFs are full of.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -46,7 +47,40 @@ def _metadata_title(reader: PdfReader) -> str:
     return "" if junk else title
 
 
-def extract_pdf(path: Path) -> Extracted:
+def _has_images(page: object) -> bool:
+    """Whether a page draws any XObject (a scan is an image, often wrapped in a form); when in doubt, yes."""
+    try:
+        resources = page.get("/Resources")  # type: ignore[attr-defined]
+        resources = resources.get_object() if resources is not None else None
+        return bool(resources and resources.get("/XObject"))
+    except Exception:
+        return True
+
+
+def _is_scan(text: str, page: object) -> bool:
+    return len("".join(text.split())) < MIN_PAGE_CHARS and _has_images(page)
+
+
+def _ocr(path: Path, scans: list[int], texts: dict[int, str], run: OcrRun) -> str:
+    """Adds the OCR'd text of the scanned pages to `texts`; returns why they were skipped, or ""."""
+    try:
+        found = ocr_pages(path, scans, lambda number: render_pdf_page(path, number), run)
+    except OcrUnavailable as err:
+        run.stats.skipped.append(str(err))
+        return str(err)
+    except (ExtractionError, MemoryError):
+        raise
+    except Exception as err:  # PDFium or the engine on a damaged page: this file fails, with a reason
+        raise ExtractionError(f"OCR of the scanned pages failed ({type(err).__name__}: {err})") from err
+    for number, lines in found.items():
+        text = normalize_page_text(page_text(lines))
+        if len("".join(text.split())) > len("".join(texts.get(number, "").split())):
+            texts[number] = text
+    return ""
+
+
+def extract_pdf(path: Path, ocr: OcrRun | None = None) -> Extracted:
+    """`ocr`: read pages with (almost) no text layer by OCR; None leaves them out (as `extract()` does)."""
     data = path.read_bytes()  # pypdf reads it all anyway; an OSError here is the file's, not the PDF's
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -60,20 +94,26 @@ def extract_pdf(path: Path) -> Extracted:
                 raise ExtractionError("PDF is encrypted")
         if len(reader.pages) == 0:
             raise ExtractionError("PDF has no pages")
-        sections = []
+        texts: dict[int, str] = {}
+        scans: list[int] = []
         for number, page in enumerate(reader.pages, start=1):
             text = normalize_page_text(page.extract_text() or "")
             if text:
-                sections.append(Section(text=text, page=number, heading=""))
+                texts[number] = text
+            if ocr is not None and ocr.options.enabled and _is_scan(text, page):
+                scans.append(number)
         title = _metadata_title(reader)
     except ExtractionError:
         raise
     except Exception as err:  # pypdf raises many types for damaged files
         raise ExtractionError(f"PDF is damaged or unreadable ({type(err).__name__})") from err
+    skipped = _ocr(path, scans, texts, ocr) if scans and ocr is not None else ""
+    sections = [Section(text=texts[number], page=number, heading="") for number in sorted(texts)]
     if not sections:
-        raise ExtractionError("PDF has no extractable text (scanned?)")
+        raise ExtractionError(skipped or "PDF has no extractable text (scanned?)")
     if not title:
         # The first line of the first page is usually the title; skip it when it reads like a paragraph.
         first_line = sections[0].text.split("\n", 1)[0]
         title = clean_title(first_line) if len(first_line) <= 120 else ""
-    return Extracted(title=title or path.stem, kind="pdf", sections=sections)
+    stats = ocr.stats if scans and ocr is not None else None
+    return Extracted(title=title or path.stem, kind="pdf", sections=sections, ocr=stats)

@@ -9,22 +9,29 @@ Memory: the child's address space is capped (RLIMIT_AS, where the OS enforces it
 hundred MB), and low enough that a decompression bomb fails that one file with a MemoryError instead of
 pushing the machine into swap or waking the OOM killer. Elsewhere (Windows, macOS) the timeout alone bounds
 a file.
+
+OCR (ocr.py) runs here too. A scan is read page by page, and the child reports each page done; every report
+restarts the time box, so `timeout_s` bounds one page (and `OcrOptions.max_pages` bounds the file) instead of
+a 20-page scan needing a timeout twenty times as long as any text file's.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from types import TracebackType
 
 from ..errors import ExtractionError
 from .model import Extracted
+from .ocr import OcrOptions, OcrRun
 
 # Test hook: the child sleeps this many seconds before each extraction. The child reads it from its own
 # environment, which spawn copies from the parent when the child starts; so a test sets it before the
@@ -63,8 +70,15 @@ def _limit_memory(limit_mb: int) -> None:
         pass
 
 
-def _serve(conn: Connection, memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB) -> None:
-    """Child main loop: receive a path, send back ("ok", Extracted) or ("error", message)."""
+def _report_pages(conn: Connection, done: int, total: int) -> None:
+    conn.send(("progress", (done, total)))
+
+
+def _serve(
+    conn: Connection, memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB, ocr: OcrOptions | None = None
+) -> None:
+    """Child main loop: receive a path, send back ("ok", Extracted) or ("error", message), after any number
+    of ("progress", (pages done, pages to OCR))."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle; it closes us
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     from . import extract  # the heavy imports happen here, before "ready"
@@ -85,7 +99,8 @@ def _serve(conn: Connection, memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB) -> 
         try:
             if os.environ.get(ALLOC_ENV):
                 bytearray(int(os.environ[ALLOC_ENV]))
-            reply: tuple[str, object] = ("ok", extract(Path(request)))
+            run = None if ocr is None else OcrRun(ocr, progress=functools.partial(_report_pages, conn))
+            reply: tuple[str, object] = ("ok", extract(Path(request), run))
         except ExtractionError as err:
             reply = ("error", str(err))
         except MemoryError:
@@ -102,9 +117,16 @@ class ExtractionWorker:
     though it then extracts one file at a time. `abort()` may be called from any thread.
     """
 
-    def __init__(self, timeout_s: float = 60.0, *, memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB) -> None:
+    def __init__(
+        self,
+        timeout_s: float = 60.0,
+        *,
+        memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB,
+        ocr: OcrOptions | None = None,
+    ) -> None:
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
+        self.ocr = ocr  # None: scanned pages and images are not OCR'd
         self._context = multiprocessing.get_context("spawn")  # no fork: safe with threads and Qt
         self._lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -112,29 +134,40 @@ class ExtractionWorker:
         self._closed = False
         self._aborted = False
 
-    def extract(self, path: Path) -> Extracted:
-        """Extract one file in the child; raises ExtractionError on bad input, timeout or a child crash."""
+    def extract(self, path: Path, on_progress: Callable[[int, int], None] | None = None) -> Extracted:
+        """Extract one file in the child; raises ExtractionError on bad input, timeout or a child crash.
+
+        `on_progress(pages done, pages to OCR)` is called (on this thread) while a scan is OCR'd."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("ExtractionWorker is closed")
             if self._aborted:
                 raise ExtractionError("Reading was stopped")
             conn = self._send(str(path))
-            try:
-                answered = conn.poll(self.timeout_s)
-            except BaseException:
-                # Interrupted (Ctrl+C): the child's late reply would be taken as the next file's answer.
-                self._stop(kill=True)
-                raise
-            if not answered:
-                self._stop(kill=True)
-                raise ExtractionError(f"Took longer than {self.timeout_s:g} s to read")
-            try:
-                status, payload = conn.recv()
-            except (EOFError, OSError) as err:
-                exitcode = self._reap_exitcode()
-                self._stop(kill=True)
-                raise ExtractionError(f"The file crashed the reader (exit code {exitcode})") from err
+            while True:
+                try:
+                    answered = conn.poll(self.timeout_s)
+                except BaseException:
+                    # Interrupted (Ctrl+C): the child's late reply would be taken as the next file's answer.
+                    self._stop(kill=True)
+                    raise
+                if not answered:
+                    self._stop(kill=True)
+                    raise ExtractionError(f"Took longer than {self.timeout_s:g} s to read")
+                try:
+                    status, payload = conn.recv()
+                except (EOFError, OSError) as err:
+                    exitcode = self._reap_exitcode()
+                    self._stop(kill=True)
+                    raise ExtractionError(f"The file crashed the reader (exit code {exitcode})") from err
+                if status != "progress":
+                    break
+                if on_progress is not None:
+                    try:
+                        on_progress(*payload)
+                    except BaseException:  # a cancel raised in the callback: this child's reply is stale
+                        self._stop(kill=True)
+                        raise
         if status == "ok":
             assert isinstance(payload, Extracted)
             return payload
@@ -187,7 +220,10 @@ class ExtractionWorker:
         self._stop(kill=True)
         parent_conn, child_conn = self._context.Pipe()
         process = self._context.Process(
-            target=_serve, args=(child_conn, self.memory_limit_mb), name="almanac-extractor", daemon=True
+            target=_serve,
+            args=(child_conn, self.memory_limit_mb, self.ocr),
+            name="almanac-extractor",
+            daemon=True,
         )
         process.start()
         child_conn.close()  # so the parent sees EOF when the child dies

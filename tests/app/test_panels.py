@@ -89,4 +89,6 @@ def test_enter_sends_and_shift_enter_adds_a_line(qtbot):
 
 def test_progress_words():
     assert describe(Progress("reading", 3, 10, current="/a/b.md")) == ("Reading files: 3 of 10 — b.md", 3, 10)
+    scan = Progress("reading", 3, 10, current="/a/scan.pdf", pages_done=4, pages_total=20)
+    assert describe(scan)[0] == "Reading files: 3 of 10 — scan.pdf (OCR: page 5 of 20)"
     assert describe(Progress("embedding", chunks_done=5, chunks_total=9))[0] == "Embedding: 5 of 9 chunks"

@@ -350,7 +350,11 @@ def test_docx_invalid(tmp_path: Path) -> None:
         ("x.yaml", "code"),
         ("x.csv", "code"),
         ("x.doc", None),
-        ("x.png", None),
+        ("x.png", "image"),  # read by OCR
+        ("x.JPEG", "image"),
+        ("x.tiff", "image"),
+        ("x.webp", "image"),
+        ("x.gif", None),
         ("x.tar.gz", None),
         ("randomname", None),
         (".env", None),

@@ -1,0 +1,136 @@
+"""OCR engines compared on rendered pages of the evaluation PDFs: accuracy against the text layer, and speed.
+
+    nice -n 10 .venv/bin/python -m bench.ocr [--engines rapidocr tesseract] [--dpi 150 300] [--pages 6]
+
+Each page below is rendered by PDFium (as the product renders a scanned PDF page) at each dpi, OCR'd, and
+compared with the same page's text layer read by pypdf, which is the ground truth. Both texts go through the
+product's page cleanup (hyphens at line ends rejoined), NFKC, lower case; then
+  CER = character edit distance / characters of the truth (whitespace collapsed to one space),
+  WER = word edit distance / words of the truth (words = runs of letters and digits; punctuation dropped).
+Time: wall and CPU seconds per page (CPU includes Tesseract's child process); on a shared machine the CPU
+seconds divided by the cores an engine uses are the better estimate of an idle machine's wall time.
+
+Engines: `rapidocr` is the product's path (core/extractors/ocr.py: RapidOCR, models in its wheel, the
+product's column-aware line order). `tesseract` needs the system package (apt: tesseract-ocr) and pytesseract;
+it is skipped with a note when absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+
+from almanac.core.extractors.ocr import page_text, recognise
+from almanac.core.extractors.pdf import normalize_page_text
+from pypdf import PdfReader
+from rapidfuzz.distance import Levenshtein
+
+from .common import eval_dir, table
+from .util import clock, header
+
+# Body-text pages (1-based): single-column and two-column papers, a manual. Title pages, reference lists
+# and pages that are mostly figures or formulas are left out: their text layer is not a reading-order truth.
+PAGES = [
+    ("bitcoin-whitepaper.pdf", 2),
+    ("bitcoin-whitepaper.pdf", 3),
+    ("beir-benchmark-2104.08663.pdf", 3),
+    ("dpr-dense-passage-retrieval-2004.04906.pdf", 2),
+    ("subjqa-dataset-2004.14283.pdf", 2),
+    ("bash-reference-manual.pdf", 20),
+]
+_WORD = re.compile(r"\w+")
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", normalize_page_text(text)).lower()
+    for fancy, plain in (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u2014", "-")):
+        text = text.replace(fancy, plain)
+    return _SPACE.sub(" ", text).strip()
+
+
+def error_rates(truth: str, ocr: str) -> tuple[float, float]:
+    """(CER, WER) of `ocr` against `truth`, both normalised."""
+    t, o = normalise(truth), normalise(ocr)
+    cer = Levenshtein.distance(t, o) / max(len(t), 1)
+    tw, ow = _WORD.findall(t), _WORD.findall(o)
+    wer = Levenshtein.distance(tw, ow) / max(len(tw), 1)
+    return cer, wer
+
+
+def render(path: Path, number: int, dpi: int):
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        return pdf[number - 1].render(scale=dpi / 72).to_pil()
+    finally:
+        pdf.close()
+
+
+def rapidocr_engine() -> Callable:
+    return lambda image: page_text(recognise(image))
+
+
+def tesseract_engine() -> Callable | None:
+    if shutil.which("tesseract") is None:
+        return None
+    try:
+        import pytesseract
+    except ImportError:
+        return None
+    return lambda image: pytesseract.image_to_string(image, lang="eng")
+
+
+ENGINES = {"rapidocr": rapidocr_engine, "tesseract": tesseract_engine}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
+    parser.add_argument("--dpi", nargs="+", type=int, default=[150, 300])
+    parser.add_argument("--pages", type=int, default=len(PAGES), help="use the first N pages of the list")
+    args = parser.parse_args()
+    docs = eval_dir("docs") / "pdf"
+    pages = PAGES[: args.pages]
+    truths = {(f, n): PdfReader(docs / f).pages[n - 1].extract_text() for f, n in pages}
+    print(header("OCR: accuracy against the text layer, and seconds per page"))
+    summary, detail = [], []
+    for name in args.engines:
+        engine = ENGINES[name]()
+        if engine is None:
+            print(f"SKIP {name}: not installed (apt: tesseract-ocr; pip: pytesseract)")
+            continue
+        engine(render(docs / pages[0][0], pages[0][1], 72))  # loads the models; not timed
+        for dpi in args.dpi:
+            cers, wers, walls, cpus = [], [], [], []
+            for f, n in pages:
+                image = render(docs / f, n, dpi)
+                with clock() as c:
+                    text = engine(image)
+                cer, wer = error_rates(truths[(f, n)], text)
+                cers.append(cer)
+                wers.append(wer)
+                walls.append(c.wall)
+                cpus.append(c.cpu)
+                detail.append([name, dpi, f"{f[:24]} p{n}", f"{cer:.2%}", f"{wer:.2%}", c.wall, c.cpu])
+                print(f"  {name} {dpi} dpi {f} p{n}: CER {cer:.2%} WER {wer:.2%} {c.wall:.1f} s wall {c.cpu:.1f} s CPU", flush=True)
+            k = len(pages)
+            summary.append(
+                [name, dpi, k, f"{sum(cers) / k:.2%}", f"{sum(wers) / k:.2%}", f"{max(wers):.2%}", sum(walls) / k, sum(cpus) / k]
+            )
+    print()
+    print(table(["engine", "dpi", "page", "CER", "WER", "s wall", "s CPU"], detail))
+    print()
+    print(table(["engine", "dpi", "pages", "mean CER", "mean WER", "worst WER", "s/page wall", "s/page CPU"], summary))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load avg {load:.1f} at end")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""OCR for scanned PDF pages and image files, run inside the extraction worker (worker.py) like any parser.
+
+Engine: RapidOCR (PP-OCR models on ONNX Runtime). Its `rapidocr` wheel ships the models, so it installs from
+PyPI with the project and never downloads anything at run time. bench/ocr.py chose it over Tesseract; the
+figures are in docs/benchmarks.md ("OCR"). When the engine cannot be imported, scanned pages are skipped
+with a reason and everything else is still read.
+
+Cost control: each file's results are kept by content hash (ocr_cache.py), page by page, so an unchanged
+scan is never OCR'd twice, also under another name; and at most `max_pages` pages of one file are OCR'd.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ExtractionError
+from .model import OcrStats
+from .ocr_cache import OcrCache, OcrLine
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+log = logging.getLogger(__name__)
+
+RENDER_DPI = 150  # bench/ocr.py: the word error rate at 150 dpi is within the target; 300 dpi costs ~3x
+MAX_RENDER_SIDE = 4000  # pixels: a hostile page size must not become a multi-gigabyte bitmap
+MIN_PAGE_CHARS = 20  # a PDF page with less text than this (and an image on it) is treated as a scan
+ENGINE_ID = "rapidocr-3/PP-OCRv6-small/150dpi"  # part of the cache key: another engine or dpi re-OCRs
+NOT_INSTALLED = "the OCR engine (rapidocr) is not installed"
+# Test hook, read in the worker child: OCR fails when this is set (to prove a cached scan is not re-OCR'd).
+FAIL_ENV = "ALMANAC_TEST_OCR_FAIL"
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    """What the user allowed; handed to the worker child when it starts."""
+
+    enabled: bool = True
+    max_pages: int = 50  # per file; the pages past it are left out (the first ones are usually the content)
+    cache_dir: str = ""  # "" keeps no cache
+
+
+class OcrUnavailable(ExtractionError):
+    """The engine cannot be imported: scanned pages are skipped, the rest of a file is still read."""
+
+
+@dataclass
+class OcrRun:
+    """One file's OCR: the options, the per-page progress callback, and what it cost."""
+
+    options: OcrOptions
+    progress: ProgressFn | None = None
+    stats: OcrStats = field(default_factory=OcrStats)
+
+
+def available() -> bool:
+    """Whether the engine can be imported (the start-up check and the README name it)."""
+    try:
+        import rapidocr  # noqa: F401
+    except Exception:  # an incomplete install fails in many ways
+        return False
+    return True
+
+
+_engine: Any = None
+
+
+def _get_engine() -> Any:
+    global _engine
+    if _engine is None:
+        try:
+            from rapidocr import RapidOCR
+        except Exception as err:
+            raise OcrUnavailable(f"Scanned pages are skipped: {NOT_INSTALLED}") from err
+        # The angle classifier is for rotated text lines; scans are upright, and it costs ~10% per page.
+        _engine = RapidOCR(params={"Global.log_level": "warning", "Global.use_cls": False})
+    return _engine
+
+
+def recognise(image: Image) -> list[OcrLine]:
+    """The text lines on one image in reading order, with boxes as fractions of the image."""
+    import os
+
+    if os.environ.get(FAIL_ENV):
+        raise ExtractionError("OCR was asked for (test hook)")
+    import numpy as np
+
+    width, height = image.size
+    result = _get_engine()(np.asarray(image.convert("RGB")))
+    if result.boxes is None or not result.txts:
+        return []
+    lines = []
+    for quad, text in zip(result.boxes, result.txts, strict=True):
+        if not text.strip():
+            continue
+        xs, ys = [float(p[0]) for p in quad], [float(p[1]) for p in quad]
+        box = (min(xs) / width, min(ys) / height, max(xs) / width, max(ys) / height)
+        lines.append(OcrLine(text=text.strip(), box=tuple(round(v, 4) for v in box)))  # type: ignore[arg-type]
+    return reading_order(lines)
+
+
+def reading_order(lines: Sequence[OcrLine]) -> list[OcrLine]:
+    """Top to bottom, and in two-column stretches the left column before the right one.
+
+    The engine returns lines sorted by height only, which interleaves the columns of a paper. A line that
+    spans the middle of the page (a title, a full-width figure caption) ends a two-column stretch.
+    """
+
+    def side(line: OcrLine) -> int:
+        left, _, right, _ = line.box
+        if right <= 0.52:
+            return 0
+        if left >= 0.48:
+            return 1
+        return -1  # full width
+
+    ordered: list[OcrLine] = []
+    stretch: list[OcrLine] = []
+    for line in sorted(lines, key=lambda line: (line.box[1], line.box[0])):
+        if side(line) == -1:
+            ordered += sorted(stretch, key=lambda line: (side(line), line.box[1]))
+            stretch = []
+            ordered.append(line)
+        else:
+            stretch.append(line)
+    ordered += sorted(stretch, key=lambda line: (side(line), line.box[1]))
+    return ordered
+
+
+def page_text(lines: Sequence[OcrLine]) -> str:
+    return "\n".join(line.text for line in lines)
+
+
+def ocr_pages(
+    path: Path, numbers: Sequence[int], render: Callable[[int], Image], run: OcrRun
+) -> dict[int, list[OcrLine]]:
+    """OCR the given 1-based pages of one file; cached pages are taken from the cache, not re-read.
+
+    Progress is reported before the first page and after each one: the worker restarts its time box at
+    every report, so `extract_timeout_s` bounds one page, and `max_pages` bounds the file.
+    """
+    limit = run.options.max_pages
+    if len(numbers) > limit:
+        left = len(numbers) - limit
+        run.stats.skipped.append(f"OCR is limited to {limit} pages a file; {left} scanned pages left out")
+        numbers = numbers[:limit]
+    cache = OcrCache.open(run.options.cache_dir, path, ENGINE_ID)
+    found: dict[int, list[OcrLine]] = {}
+    total = len(numbers)
+    if run.progress:
+        run.progress(0, total)
+    for done, number in enumerate(numbers, start=1):
+        lines = cache.get(number)
+        if lines is None:
+            lines = recognise(render(number))
+            cache.put(number, lines)  # page by page: a file stopped halfway resumes where it was
+            run.stats.pages_ocr += 1
+        else:
+            run.stats.pages_cached += 1
+        found[number] = lines
+        if run.progress:
+            run.progress(done, total)
+    return found
+
+
+def fit_scale(width_pt: float, height_pt: float, dpi: int = RENDER_DPI) -> float:
+    """Points-to-pixels scale for rendering a page at `dpi`, bounded by MAX_RENDER_SIDE."""
+    scale = dpi / 72
+    longest = max(width_pt, height_pt, 1.0) * scale
+    return scale if longest <= MAX_RENDER_SIDE else MAX_RENDER_SIDE / max(width_pt, height_pt, 1.0)
+
+
+def render_pdf_page(path: Path, number: int) -> Image:
+    """One 1-based PDF page as an image, rendered by PDFium (the same pages pypdf read)."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        page = pdf[number - 1]
+        width, height = page.get_size()
+        return page.render(scale=fit_scale(width, height)).to_pil()
+    finally:
+        pdf.close()

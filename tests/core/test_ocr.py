@@ -1,0 +1,166 @@
+"""OCR of scanned PDF pages and image files through the real pipeline: worker child, RapidOCR, SQLite, FTS5.
+
+The scans are made here: a PDF page drawn by tests/pdfgen.py is rendered by PDFium into a PNG, and PNGs are
+saved as an image-only PDF (Pillow), so no page has a text layer.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+from almanac.core.extractors.ocr import FAIL_ENV, reading_order
+from almanac.core.extractors.ocr_cache import OcrLine
+from almanac.core.library import Library
+from almanac.core.settings import Settings
+from pdfgen import make_pdf
+from PIL import Image
+
+# Generous: on a loaded CI machine one page can take tens of seconds; the time box is per page.
+SETTINGS = dict(extract_timeout_s=600.0, chunk_tokens=60, chunk_overlap=5)
+
+
+def scan(lines: list[str]) -> Image.Image:
+    """One page of text as a 150 dpi grey image, cut to the text (a smaller image is a faster test)."""
+    pdf = pdfium.PdfDocument(make_pdf([lines]))
+    try:
+        image = pdf[0].render(scale=150 / 72).to_pil().convert("L")
+    finally:
+        pdf.close()
+    return image.crop((0, 0, image.width, 150 + 30 * len(lines)))
+
+
+def image_only_pdf(pages: list[Image.Image]) -> bytes:
+    out = io.BytesIO()
+    pages[0].save(out, "PDF", resolution=150.0, save_all=True, append_images=pages[1:])
+    return out.getvalue()
+
+
+def keyword_hits(lib: Library, word: str):
+    searcher = lib.searcher()
+    try:
+        return searcher.search(word, k=5, mode="keyword").hits
+    finally:
+        searcher.close()
+
+
+@pytest.fixture
+def make_lib(tmp_path, hash_embedder):
+    opened = []
+
+    def make(name: str = "index.db", **overrides) -> Library:
+        lib = Library(tmp_path / name, settings=Settings(**{**SETTINGS, **overrides}), embedder=hash_embedder)
+        opened.append(lib)
+        return lib
+
+    yield make
+    for lib in opened:
+        lib.close()
+
+
+@pytest.mark.slow
+def test_png_scan_is_found_and_a_renamed_copy_is_not_ocrd_again(tmp_path, make_lib, monkeypatch):
+    first = tmp_path / "inbox"
+    first.mkdir()
+    scan(["Invoice from Zanzibar Traders", "Total due: ninety pounds"]).save(first / "receipt.png")
+    (first / "note.txt").write_text("A note about tea.\n")
+    lib = make_lib()
+    lib.add_folder(first)
+    report = lib.index()
+    assert report.failed == 0 and report.indexed == 2
+    assert (report.ocr_pages, report.ocr_cached_pages) == (1, 0)
+    hits = keyword_hits(lib, "Zanzibar")
+    assert [Path(h.path).name for h in hits] == ["receipt.png"]
+    assert hits[0].page is None and "ninety" in hits[0].text.lower()
+    assert lib.conn.execute("SELECT kind FROM documents WHERE path LIKE '%receipt.png'").fetchone()[0] == "image"
+
+    # The same bytes under another name, in another library: the OCR cache answers, the engine is never asked
+    # (the hook makes any OCR in the new worker fail, which would fail the file).
+    second = tmp_path / "archive"
+    second.mkdir()
+    shutil.copy(first / "receipt.png", second / "scan-0001.png")
+    monkeypatch.setenv(FAIL_ENV, "1")
+    other = make_lib("other.db")
+    other.add_folder(second)
+    report = other.index()
+    assert report.failures == [] and report.indexed == 1
+    assert (report.ocr_pages, report.ocr_cached_pages) == (0, 1)
+    assert [Path(h.path).name for h in keyword_hits(other, "Zanzibar")] == ["scan-0001.png"]
+
+
+@pytest.mark.slow
+def test_image_only_pdf_keeps_page_numbers_and_reports_each_page(tmp_path, make_lib):
+    root = tmp_path / "scans"
+    root.mkdir()
+    # The first line is the title, which every chunk's keyword row carries: the words looked for come after it.
+    pages = [scan(["Ship log", "Morning in the harbour"]), scan(["Lighthouse keepers"]), scan(["Appendix on kelp"])]
+    (root / "book.pdf").write_bytes(image_only_pdf(pages))
+    lib = make_lib()
+    lib.add_folder(root)
+    seen = []
+    report = lib.index(progress=lambda p: seen.append((p.pages_done, p.pages_total)) if p.pages_total else None)
+    assert report.failures == [] and report.ocr_pages == 3
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert lib.conn.execute("SELECT title FROM documents").fetchone()[0] == "Ship log"
+    for word, page in (("harbour", 1), ("lighthouse", 2), ("kelp", 3)):
+        hits = keyword_hits(lib, word)
+        assert [(Path(h.path).name, h.page) for h in hits] == [("book.pdf", page)], word
+
+
+@pytest.mark.slow
+def test_page_limit_leaves_the_rest_out_and_says_so(tmp_path, make_lib):
+    root = tmp_path / "scans"
+    root.mkdir()
+    (root / "two.pdf").write_bytes(image_only_pdf([scan(["Walrus census"]), scan(["Narwhal census"])]))
+    lib = make_lib(ocr_max_pages=1)
+    lib.add_folder(root)
+    report = lib.index()
+    assert report.ocr_pages == 1 and report.failed == 0
+    assert [h.page for h in keyword_hits(lib, "walrus")] == [1]
+    assert keyword_hits(lib, "narwhal") == []
+    assert len(report.notes) == 1 and "limited to 1 page" in report.notes[0][1]
+
+
+def test_ocr_off_leaves_images_out_and_names_the_scan(tmp_path, make_lib):
+    root = tmp_path / "scans"
+    root.mkdir()
+    page = scan(["Walrus census"])
+    page.save(root / "photo.png")
+    (root / "scan.pdf").write_bytes(image_only_pdf([page]))
+    lib = make_lib(ocr=False)
+    lib.add_folder(root)
+    report = lib.index()
+    assert report.indexed == 0 and report.ocr_pages == 0
+    assert [(Path(p).name, "scanned" in r) for p, r in report.failures] == [("scan.pdf", True)]  # no photo.png
+
+
+def test_failed_ocr_fails_that_file_alone(tmp_path, make_lib, monkeypatch):
+    root = tmp_path / "mixed"
+    root.mkdir()
+    scan(["Walrus census"]).save(root / "broken-ocr.png")
+    (root / "not-an-image.jpg").write_bytes(b"\xff\xd8 this is no JPEG")
+    (root / "note.txt").write_text("Walruses haul out on ice.\n")
+    monkeypatch.setenv(FAIL_ENV, "1")
+    lib = make_lib()
+    lib.add_folder(root)
+    report = lib.index()
+    assert report.indexed == 1 and report.failed == 2
+    reasons = {Path(p).name: r for p, r in report.failures}
+    assert "OCR" in reasons["broken-ocr.png"]
+    assert "Not a readable image" in reasons["not-an-image.jpg"]
+    assert [Path(h.path).name for h in keyword_hits(lib, "walruses")] == ["note.txt"]
+
+
+def test_two_columns_are_read_left_then_right():
+    def line(text, left, top):
+        return OcrLine(text, (left, top, left + 0.4, top + 0.02))
+
+    full = OcrLine("Title across the page", (0.1, 0.05, 0.9, 0.08))
+    lines = [line("L1", 0.08, 0.2), line("R1", 0.55, 0.2), line("L2", 0.08, 0.25), line("R2", 0.55, 0.25)]
+    footer = OcrLine("Footnote across", (0.1, 0.9, 0.9, 0.92))
+    assert [x.text for x in reading_order([footer, *lines, full])] == [
+        "Title across the page", "L1", "L2", "R1", "R2", "Footnote across"
+    ]
