@@ -230,6 +230,9 @@ class ChatView(QWidget):
                 quick = turn.answer.quick_answer
                 if quick is not None and 0 < quick.n <= len(turn.answer.sources):
                     self._insert_quick_answer(cursor, quick, turn.answer.sources[quick.n - 1], i)
+                    if turn.answer.text == f"{quick.text} [{quick.n}]":  # the model's reply was set aside
+                        self._insert_footer(cursor, i)
+                        continue
                 self._insert_answer_text(cursor, turn.answer.text or "*(no answer)*", i)
                 if turn.answer.stopped == "declined":
                     self._insert_closest(cursor, turn.answer, i)

@@ -33,7 +33,7 @@ def test_real_models_answer_with_sources_and_timings_and_can_be_stopped(
         qtbot.keyClick(window.chat.input, Qt.Key.Key_Return)
     answer = done.args[0]
     assert answer.stopped in ("stop", "length")
-    assert answer.text and "".join(pieces).strip() == answer.text
+    assert answer.text and pieces  # streamed; the final text is cleaned, or set aside for the quick answer
     assert answer.text.split()[0].strip("*_#") in window.chat.plain_text()  # rendered from Markdown
     assert any(s.hit.path.endswith("trip.txt") for s in answer.sources)
     assert window.sources.list.count() == len(answer.sources)
