@@ -14,7 +14,7 @@ from types import TracebackType
 from almanac.core import paths
 from almanac.core.errors import IndexInUseError
 from almanac.core.writer_lock import WriterLock
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from . import jobs, messages
@@ -72,7 +72,7 @@ def quit_on_signals(app: QApplication) -> None:
     timer.start(250)
 
 
-def already_running(app: QApplication) -> bool:
+def already_running() -> bool:
     """Another Almanac writes to this data folder (a window, `almanac index`, `almanac watch`): say so, and
     by whom, instead of opening a second writer. A probe: the index thread takes the lock for real when it
     opens the library, and a writer that slips in between is refused there with the same message."""
@@ -90,8 +90,10 @@ def already_running(app: QApplication) -> bool:
             informative=informative,
             buttons=(("Quit", messages.Role.AcceptRole, None),),
         )
-        box.finished.connect(lambda _result: app.quit())
-        app.exec()
+        # A loop of its own, not app.exec(): the application has not started and must not be marked done.
+        loop = QEventLoop()
+        box.finished.connect(loop.quit)
+        loop.exec()
         return True
 
 
@@ -105,7 +107,7 @@ def run(argv: list[str] | None = None) -> int:
     app.setOrganizationName("Almanac")
     app.setApplicationName("Almanac")
     app.setApplicationDisplayName("Almanac")
-    if already_running(app):
+    if already_running():
         return 1
     from .main_window import MainWindow  # after QApplication: the window pulls in the core and its models
 
