@@ -570,6 +570,13 @@ def report(summary: dict) -> str:
     return table(["measure", *names, "target (new)", "new"], rows)
 
 
+def _verbose(name: str, item: dict, run: Run) -> str:
+    v = score(item, run)
+    mark = "declined" if v["declined"] else ("stated" if v.get("stated") else "-")
+    text = run.text.replace("\n", " ")[:70]
+    return f"{name}: {mark} ttft {_ms(run.ttft_ms)} total {_ms(run.total_ms)} {text!r}"
+
+
 # -- main --------------------------------------------------------------------------------------------------
 
 
@@ -631,23 +638,25 @@ def main(argv: list[str] | None = None) -> None:
     if "new" in pipes:
         runs["quick"] = []
     start = time.monotonic()
-    for i, item in enumerate(items):
-        order = list(pipes) if i % 2 == 0 else list(reversed(pipes))
-        for name in order:
-            run, quick = pipes[name].ask(item["question"], docs)
-            runs[name].append(run)
-            if name == "new":
-                runs["quick"].append(quick or Run(declined=True, stopped="none"))
-        if args.verbose:
-            line = []
-            for name in runs:
-                v = score(item, runs[name][-1])
-                mark = "D" if v["declined"] else ("S" if v.get("stated") else "-")
-                line.append(f"{name}={mark}")
-            print(f"  {item['id']} {' '.join(line)}  new: {runs['new'][-1].text[:90]!r}" if "new" in runs
-                  else f"  {item['id']} {' '.join(line)}", flush=True)
-        elif (i + 1) % 10 == 0:
-            print(f"  {i + 1}/{len(items)} questions, {time.monotonic() - start:.0f} s", flush=True)
+    try:
+        for i, item in enumerate(items):
+            order = list(pipes) if i % 2 == 0 else list(reversed(pipes))
+            done_runs: dict[str, Run] = {}
+            for name in order:
+                run, quick = pipes[name].ask(item["question"], docs)
+                done_runs[name] = run
+                if name == "new":
+                    done_runs["quick"] = quick or Run(declined=True, stopped="none")
+            for name, run in done_runs.items():  # only whole questions count
+                runs[name].append(run)
+            if args.verbose:
+                print(f"  {item['id']} " + "  ".join(
+                    _verbose(name, item, runs[name][-1]) for name in runs), flush=True)
+            elif (i + 1) % 10 == 0:
+                print(f"  {i + 1}/{len(items)} questions, {time.monotonic() - start:.0f} s", flush=True)
+    except KeyboardInterrupt:  # a long run stopped early still reports the questions it finished
+        items = items[: len(next(iter(runs.values())))]
+        print(f"\ninterrupted: reporting the {len(items)} questions finished")
     if "new" in runs and all(r.stopped == "none" and not r.text for r in runs["quick"]) and not any(
         not math.isnan(r.quick_ms) for r in runs["new"]
     ):
