@@ -6,13 +6,17 @@ Each page below is rendered by PDFium (as the product renders a scanned PDF page
 compared with the same page's text layer read by pypdf, which is the ground truth. Both texts go through the
 product's page cleanup (hyphens at line ends rejoined), NFKC, lower case; then
   CER = character edit distance / characters of the truth (whitespace collapsed to one space),
-  WER = word edit distance / words of the truth (words = runs of letters and digits; punctuation dropped).
+  WER = word edit distance / words of the truth (words = runs of letters and digits; punctuation dropped),
+  missed = the truth's words (as a multiset) the OCR text lacks, in any order: what keyword search needs,
+  and blind to reading order (a figure's labels, a two-column page read across), which WER is not.
 Time: wall and CPU seconds per page (CPU includes Tesseract's child process); on a shared machine the CPU
 seconds divided by the cores an engine uses are the better estimate of an idle machine's wall time.
 
 Engines: `rapidocr` is the product's path (core/extractors/ocr.py: RapidOCR, models in its wheel, the
-product's column-aware line order). `tesseract` needs the system package (apt: tesseract-ocr) and pytesseract;
-it is skipped with a note when absent.
+product's column-aware line order); `--det-max N` also runs it with text detection on an image shrunk to at
+most N pixels a side (the engine's default scales the short side to 736). `tesseract` needs the system
+package (apt: tesseract-ocr) and pytesseract; it is skipped with a note when absent. The OCR'd texts are kept
+in ~/.cache/almanac-bench/ocr/ for inspection.
 """
 
 from __future__ import annotations
@@ -22,15 +26,17 @@ import os
 import re
 import shutil
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from almanac.core.extractors import ocr
 from almanac.core.extractors.ocr import page_text, recognise
 from almanac.core.extractors.pdf import normalize_page_text
 from pypdf import PdfReader
 from rapidfuzz.distance import Levenshtein
 
-from .common import eval_dir, table
+from .common import cache_dir, eval_dir, table
 from .util import clock, header
 
 # Body-text pages (1-based): single-column and two-column papers, a manual. Title pages, reference lists
@@ -54,13 +60,14 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def error_rates(truth: str, ocr: str) -> tuple[float, float]:
-    """(CER, WER) of `ocr` against `truth`, both normalised."""
-    t, o = normalise(truth), normalise(ocr)
+def error_rates(truth: str, text: str) -> tuple[float, float, float]:
+    """(CER, WER, missed words in any order) of `text` against `truth`, both normalised."""
+    t, o = normalise(truth), normalise(text)
     cer = Levenshtein.distance(t, o) / max(len(t), 1)
     tw, ow = _WORD.findall(t), _WORD.findall(o)
     wer = Levenshtein.distance(tw, ow) / max(len(tw), 1)
-    return cer, wer
+    missed = sum((Counter(tw) - Counter(ow)).values()) / max(len(tw), 1)
+    return cer, wer, missed
 
 
 def render(path: Path, number: int, dpi: int):
@@ -73,7 +80,14 @@ def render(path: Path, number: int, dpi: int):
         pdf.close()
 
 
-def rapidocr_engine() -> Callable:
+_DEFAULT_PARAMS = dict(ocr.ENGINE_PARAMS)
+
+
+def rapidocr_engine(**params: object) -> Callable:
+    """The product's engine, built again (once, before its pages) with `params` over the product's own."""
+    ocr.ENGINE_PARAMS.clear()
+    ocr.ENGINE_PARAMS.update({**_DEFAULT_PARAMS, **params})
+    ocr._engine = None
     return lambda image: page_text(recognise(image))
 
 
@@ -95,39 +109,47 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     parser.add_argument("--dpi", nargs="+", type=int, default=[150, 300])
     parser.add_argument("--pages", type=int, default=len(PAGES), help="use the first N pages of the list")
+    parser.add_argument("--det-max", type=int, default=0, help="also run rapidocr with detection at <= N px")
     args = parser.parse_args()
+    engines = {name: ENGINES[name] for name in args.engines}
+    if args.det_max:
+        det = {"Det.limit_type": "max", "Det.limit_side_len": args.det_max}
+        engines[f"rapidocr-det{args.det_max}"] = lambda: rapidocr_engine(**det)
+    keep = cache_dir("ocr")
     docs = eval_dir("docs") / "pdf"
     pages = PAGES[: args.pages]
     truths = {(f, n): PdfReader(docs / f).pages[n - 1].extract_text() for f, n in pages}
     print(header("OCR: accuracy against the text layer, and seconds per page"))
     summary, detail = [], []
-    for name in args.engines:
-        engine = ENGINES[name]()
+    for name, make in engines.items():
+        engine = make()
         if engine is None:
             print(f"SKIP {name}: not installed (apt: tesseract-ocr; pip: pytesseract)")
             continue
         engine(render(docs / pages[0][0], pages[0][1], 72))  # loads the models; not timed
         for dpi in args.dpi:
-            cers, wers, walls, cpus = [], [], [], []
+            cers, wers, misses, walls, cpus = [], [], [], [], []
             for f, n in pages:
                 image = render(docs / f, n, dpi)
                 with clock() as c:
                     text = engine(image)
-                cer, wer = error_rates(truths[(f, n)], text)
+                (keep / f"{name}-{dpi}-{Path(f).stem}-p{n}.txt").write_text(text, encoding="utf-8")
+                cer, wer, missed = error_rates(truths[(f, n)], text)
                 cers.append(cer)
                 wers.append(wer)
+                misses.append(missed)
                 walls.append(c.wall)
                 cpus.append(c.cpu)
-                detail.append([name, dpi, f"{f[:24]} p{n}", f"{cer:.2%}", f"{wer:.2%}", c.wall, c.cpu])
-                print(f"  {name} {dpi} dpi {f} p{n}: CER {cer:.2%} WER {wer:.2%} {c.wall:.1f} s wall {c.cpu:.1f} s CPU", flush=True)
+                detail.append([name, dpi, f"{f[:24]} p{n}", f"{cer:.2%}", f"{wer:.2%}", f"{missed:.2%}", c.wall, c.cpu])
+                print(f"  {name} {dpi} dpi {f} p{n}: CER {cer:.2%} WER {wer:.2%} missed {missed:.2%} {c.wall:.1f} s wall {c.cpu:.1f} s CPU", flush=True)
             k = len(pages)
             summary.append(
-                [name, dpi, k, f"{sum(cers) / k:.2%}", f"{sum(wers) / k:.2%}", f"{max(wers):.2%}", sum(walls) / k, sum(cpus) / k]
+                [name, dpi, k, f"{sum(cers) / k:.2%}", f"{sum(wers) / k:.2%}", f"{max(wers):.2%}", f"{sum(misses) / k:.2%}", sum(walls) / k, sum(cpus) / k]
             )
     print()
-    print(table(["engine", "dpi", "page", "CER", "WER", "s wall", "s CPU"], detail))
+    print(table(["engine", "dpi", "page", "CER", "WER", "missed", "s wall", "s CPU"], detail))
     print()
-    print(table(["engine", "dpi", "pages", "mean CER", "mean WER", "worst WER", "s/page wall", "s/page CPU"], summary))
+    print(table(["engine", "dpi", "pages", "mean CER", "mean WER", "worst WER", "missed", "s/page wall", "s/page CPU"], summary))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load avg {load:.1f} at end")
 

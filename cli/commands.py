@@ -60,6 +60,10 @@ def print_report(r: SyncReport, seconds: float) -> None:
     )
     for path, reason in r.failures:
         print(f"  failed: {path}: {reason}")
+    if r.ocr_pages or r.ocr_cached_pages:
+        print(f"  OCR: {r.ocr_pages} scanned pages read, {r.ocr_cached_pages} taken from the OCR cache.")
+    for path, note in r.notes:  # what was left out of a file that was indexed (pages past ocr_max_pages)
+        print(f"  note: {path}: {note}")
 
 
 def cmd_status(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> int:

@@ -34,6 +34,9 @@ NOT_INSTALLED = "the OCR engine (rapidocr) is not installed"
 # Test hook, read in the worker child: OCR fails when this is set (to prove a cached scan is not re-OCR'd).
 FAIL_ENV = "ALMANAC_TEST_OCR_FAIL"
 
+# The angle classifier is for rotated text lines; scans are upright, and it costs ~10% per page.
+ENGINE_PARAMS: dict[str, object] = {"Global.log_level": "warning", "Global.use_cls": False}
+
 ProgressFn = Callable[[int, int], None]
 
 
@@ -78,8 +81,7 @@ def _get_engine() -> Any:
             from rapidocr import RapidOCR
         except Exception as err:
             raise OcrUnavailable(f"Scanned pages are skipped: {NOT_INSTALLED}") from err
-        # The angle classifier is for rotated text lines; scans are upright, and it costs ~10% per page.
-        _engine = RapidOCR(params={"Global.log_level": "warning", "Global.use_cls": False})
+        _engine = RapidOCR(params=dict(ENGINE_PARAMS))
     return _engine
 
 

@@ -164,3 +164,18 @@ def test_two_columns_are_read_left_then_right():
     assert [x.text for x in reading_order([footer, *lines, full])] == [
         "Title across the page", "L1", "L2", "R1", "R2", "Footnote across"
     ]
+
+
+@pytest.mark.slow
+def test_ocr_past_the_time_box_fails_that_file_alone(tmp_path, make_lib, data_dir):
+    root = tmp_path / "slow"
+    root.mkdir()
+    # A full page: loading the engine and reading 30 lines cannot fit in half a second on any CPU.
+    scan([f"Line {i} of a long and closely typed ledger page" for i in range(30)]).save(root / "a-ledger.png")
+    (root / "b-note.txt").write_text("Walruses haul out on ice.\n")
+    lib = make_lib(extract_timeout_s=0.5)
+    lib.add_folder(root)
+    report = lib.index()
+    assert [(Path(p).name, r) for p, r in report.failures] == [("a-ledger.png", "Took longer than 0.5 s to read")]
+    assert report.indexed == 1 and [Path(h.path).name for h in keyword_hits(lib, "walruses")] == ["b-note.txt"]
+    assert not list(data_dir.glob("ocr-cache/**/*.json"))  # no page was done: nothing cached
