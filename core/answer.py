@@ -421,7 +421,7 @@ class Answerer:
         raw = "".join(pieces).strip()
         text = clean_reply(raw)
         share = cfg.min_evidence_share
-        finished = stream.stopped in ("stop", "length")  # a stopped reply stays as the user stopped it
+        finished = stream.stopped != "cancelled"  # a reply the user stopped stays as it was
         if quick is not None and finished and not supported(text, prompt.blocks, question, min_share=share):
             text = f"{quick.text} [{quick.n}]"
         cited = find_citations(text, len(sources))
