@@ -135,7 +135,7 @@ def _varint(data: bytes) -> int:
     return value
 
 
-def _exact_distances(conn: apsw.Connection, table: str, q: bytes, ids: list[int]) -> list[tuple[int, float]]:
+def exact_distances(conn: apsw.Connection, table: str, q: bytes, ids: list[int]) -> list[tuple[int, float]]:
     """(id, cosine distance) from the stored float vectors, nearest first. Each id is a vec0 point read
     (joined from json_each: vec0 answers `rowid IN (...)` with a full scan)."""
     rows: list[tuple[int, float]] = []
@@ -410,17 +410,17 @@ class Searcher:
                 f"SELECT rowid FROM {table} WHERE embedding MATCH ? AND k = ?",
                 (q, max(depth, vector_index.ANN_SEARCH_LIST)),
             ).fetchall()
-            return _exact_distances(conn, table, q, [r[0] for r in near])[:depth]
+            return exact_distances(conn, table, q, [r[0] for r in near])[:depth]
         # The graph cannot filter: a small scope reads its own vectors, a large one over-asks the graph.
         if not exact and scope.count(conn) > SCOPE_SCAN_MAX:
             total = conn.execute("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0]
             want = min(MAX_ANN_K, max(vector_index.ANN_SEARCH_LIST, 2 * depth * total // SCOPE_SCAN_MAX))
             sql = f"SELECT rowid FROM {table} WHERE embedding MATCH ? AND k = ?"
             near = conn.execute(sql, (q, want)).fetchall()
-            rows = _exact_distances(conn, table, q, sorted(scope.members(conn, [r[0] for r in near])))
+            rows = exact_distances(conn, table, q, sorted(scope.members(conn, [r[0] for r in near])))
             if len(rows) >= depth:
                 return rows[:depth]
-        return _exact_distances(conn, table, q, [r[0] for r in conn.execute(scope.sql, scope.params)])[:depth]
+        return exact_distances(conn, table, q, [r[0] for r in conn.execute(scope.sql, scope.params)])[:depth]
 
     # -- results ---------------------------------------------------------------------------------------------
 
