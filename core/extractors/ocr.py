@@ -62,15 +62,6 @@ class OcrRun:
     stats: OcrStats = field(default_factory=OcrStats)
 
 
-def available() -> bool:
-    """Whether the engine can be imported (the start-up check and the README name it)."""
-    try:
-        import rapidocr  # noqa: F401
-    except Exception:  # an incomplete install fails in many ways
-        return False
-    return True
-
-
 _engine: Any = None
 
 
@@ -150,7 +141,8 @@ def ocr_pages(
     limit = run.options.max_pages
     if len(numbers) > limit:
         left = len(numbers) - limit
-        run.stats.skipped.append(f"OCR is limited to {limit} pages a file; {left} scanned pages left out")
+        limited = f"OCR is limited to {limit} {_pages(limit)} a file (ocr_max_pages)"
+        run.stats.skipped.append(f"{limited}; {left} scanned {_pages(left)} left out")
         numbers = numbers[:limit]
     cache = OcrCache.open(run.options.cache_dir, path, ENGINE_ID)
     found: dict[int, list[OcrLine]] = {}
@@ -169,6 +161,10 @@ def ocr_pages(
         if run.progress:
             run.progress(done, total)
     return found
+
+
+def _pages(n: int) -> str:
+    return "page" if n == 1 else "pages"
 
 
 def fit_scale(width_pt: float, height_pt: float, dpi: int = RENDER_DPI) -> float:

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import io
 import shutil
+import sys
 from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
+from almanac.core.errors import ExtractionError
+from almanac.core.extractors import OcrOptions, OcrRun, extract, ocr
 from almanac.core.extractors.ocr import FAIL_ENV, reading_order
 from almanac.core.extractors.ocr_cache import OcrLine
 from almanac.core.library import Library
 from almanac.core.settings import Settings
 from pdfgen import make_pdf
 from PIL import Image
+from pypdf import PdfReader, PdfWriter
 
 # Generous: on a loaded CI machine one page can take tens of seconds; the time box is per page.
 SETTINGS = dict(extract_timeout_s=600.0, chunk_tokens=60, chunk_overlap=5)
@@ -121,7 +125,7 @@ def test_page_limit_leaves_the_rest_out_and_says_so(tmp_path, make_lib):
     assert report.ocr_pages == 1 and report.failed == 0
     assert [h.page for h in keyword_hits(lib, "walrus")] == [1]
     assert keyword_hits(lib, "narwhal") == []
-    assert len(report.notes) == 1 and "limited to 1 page" in report.notes[0][1]
+    assert len(report.notes) == 1 and "limited to 1 page a file (ocr_max_pages); 1 scanned page left out" in report.notes[0][1]
 
 
 def test_ocr_off_leaves_images_out_and_names_the_scan(tmp_path, make_lib):
@@ -179,3 +183,22 @@ def test_ocr_past_the_time_box_fails_that_file_alone(tmp_path, make_lib, data_di
     assert [(Path(p).name, r) for p, r in report.failures] == [("a-ledger.png", "Took longer than 0.5 s to read")]
     assert report.indexed == 1 and [Path(h.path).name for h in keyword_hits(lib, "walruses")] == ["b-note.txt"]
     assert not list(data_dir.glob("ocr-cache/**/*.json"))  # no page was done: nothing cached
+
+
+def test_without_the_engine_scanned_pages_are_skipped_and_the_rest_is_read(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rapidocr", None)  # import fails, as in a broken install
+    monkeypatch.setattr(ocr, "_engine", None)
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(make_pdf([["A typed page about otters."]]))))
+    writer.append(PdfReader(io.BytesIO(image_only_pdf([scan(["A scanned page about seals"])]))))
+    mixed = tmp_path / "mixed.pdf"
+    with mixed.open("wb") as fh:
+        writer.write(fh)
+    run = OcrRun(OcrOptions())
+    result = extract(mixed, run)
+    assert [(s.page, s.text) for s in result.sections] == [(1, "A typed page about otters.")]
+    assert run.stats.skipped == [f"Scanned pages are skipped: {ocr.NOT_INSTALLED}"]
+    png = tmp_path / "seals.png"
+    scan(["Seals"]).save(png)
+    with pytest.raises(ExtractionError, match="not installed"):
+        extract(png, OcrRun(OcrOptions()))
