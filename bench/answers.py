@@ -35,6 +35,7 @@ import inspect
 import json
 import math
 import re
+import signal
 import statistics
 import sys
 import time
@@ -634,6 +635,10 @@ def main(argv: list[str] | None = None) -> None:
         pipe.load()
         pipe.ask(WARMUP_QUESTION, docs)  # warm models and caches outside the measurements
 
+    # Stopping a long run early (Ctrl-C, or kill -TERM of a background run, whose SIGINT the shell may
+    # have set to ignored) still reports the questions it finished.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     runs: dict[str, list[Run]] = {n: [] for n in pipes}
     if "new" in pipes:
         runs["quick"] = []
