@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -22,7 +22,6 @@ from .errors import QueryError
 from .evidence import EvidenceBlock, pack_evidence, render_evidence
 from .fallback import Attempt, ChainResult, NoBackendAnswered
 from .hits import Hit, Mode, SearchResult
-from .llm import StreamResult
 from .quick_answer import (
     MIN_QUICK_SCORE,
     QuickAnswer,
@@ -30,7 +29,9 @@ from .quick_answer import (
     held_terms,
     pick_quick_answer,
     rank_sentences,
+    stem,
 )
+from .streaming import ChatStream
 from .timing import Timings
 
 # Chosen on the QA tune split (bench/answers.py) over other wordings and a few-shot example: this one
@@ -53,7 +54,7 @@ class SearcherLike(Protocol):
     ) -> SearchResult: ...
 
 
-class ChatModel(Protocol):
+class ChatModel(ChatStream, Protocol):
     """The one seam to the model that writes the answer (core.llm.LocalLLM is one)."""
 
     @property
@@ -70,16 +71,6 @@ class ChatModel(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def count_chat_tokens(self, messages: list[dict]) -> int: ...
-
-    def stream_chat(
-        self,
-        messages: list[dict],
-        *,
-        max_tokens: int,
-        cancel: Callable[[], bool] | None = None,
-        timeout_s: float | None = None,
-        result: StreamResult | None = None,
-    ) -> Iterator[str]: ...
 
     def close(self) -> None: ...
 
@@ -264,6 +255,16 @@ def clean_reply(text: str) -> str:
     return text.strip()
 
 
+_ASKS_FOR_NUMBER = re.compile(
+    r"\b(?:how (?:many|much|long|large|big|old|far|often)|what year|which year|when)\b", re.IGNORECASE
+)
+_NUMBER_WORDS = frozenset(  # stemmed, as content_terms gives them
+    stem(w)
+    for w in "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty"
+    " hundred thousand million billion dozen half once twice".split()
+)
+
+
 def supported(text: str, blocks: list[EvidenceBlock], question: str, *, min_share: float) -> bool:
     """Whether what the reply adds to the question comes from the evidence: at least `min_share` of its
     content words that are not the question's own, and every number in it."""
@@ -274,6 +275,8 @@ def supported(text: str, blocks: list[EvidenceBlock], question: str, *, min_shar
     if not new:
         return False  # the question said back
     numbers = {t for t in new if t.isdigit()}
+    if _ASKS_FOR_NUMBER.search(question) and not numbers and not _NUMBER_WORDS & set(new):
+        return False  # "how many ...?" answered without a number
     held = held_terms(new, evidence)
     evidence_numbers = set(re.findall(r"\d+", evidence))
     return len(held) / len(new) >= min_share and numbers <= evidence_numbers
