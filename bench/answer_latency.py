@@ -75,9 +75,10 @@ def _stream(pieces) -> tuple[float, float, int]:
 
 def child_almanac(sets: list[list[dict]], out: Path) -> dict:
     t0 = time.perf_counter()
-    from almanac.core.answer import build_prompt
     from almanac.core.llm import LocalLLM, StreamResult
     from almanac.core.settings import Settings
+
+    from bench.legacy_answer import build_prompt  # whole passages: the prompt these figures were measured on
 
     s = Settings()
     llm = LocalLLM(n_ctx=s.context_size, n_threads=s.threads, n_gpu_layers=s.gpu_layers)

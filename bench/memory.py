@@ -145,11 +145,12 @@ def child_index(stop_after: int | None) -> dict:
 
 def child_both() -> dict:
     s = Sampler()
-    from almanac.core.answer import build_prompt
     from almanac.core.embedding import SentenceTransformerEmbedder
     from almanac.core.hits import Hit
     from almanac.core.llm import LocalLLM
     from almanac.core.settings import Settings
+
+    from bench.legacy_answer import build_prompt  # whole passages: the prompt these figures were measured on
 
     settings = Settings()
     emb = SentenceTransformerEmbedder()
