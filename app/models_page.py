@@ -16,7 +16,6 @@ from almanac.core.errors import AlmanacError, Cancelled
 from almanac.core.settings import Settings
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QDialog,
     QHBoxLayout,
@@ -24,7 +23,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
@@ -34,6 +32,7 @@ from PySide6.QtWidgets import (
 from . import messages
 from .jobs import JobThread
 from .servers_page import ServersPage
+from .tables import row_table
 
 COLUMNS = ("Model", "Size", "Memory", "Context", "Licence", "Status")
 PROGRESS_EVERY_S = 0.1
@@ -67,12 +66,7 @@ class ModelsDialog(QDialog):
         if app is not None:  # quitting with a download running must not destroy a running thread
             app.aboutToQuit.connect(self._stop_download)
 
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
+        self.table = row_table(COLUMNS, self)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.details = QLabel(self)
         self.details.setWordWrap(True)

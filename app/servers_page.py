@@ -15,19 +15,18 @@ from almanac.core.backends import BackendError, OpenAIBackend, Timeouts
 from almanac.core.errors import AlmanacError
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from .jobs import JobThread
+from .tables import row_table
 
 COLUMNS = ("Name", "Address", "Model", "API key")
 TEST_TIMEOUTS = Timeouts(connect=5, first_token=30, idle=10, total=30)
@@ -48,12 +47,7 @@ class ServersPage(QWidget):
             self,
         )
         intro.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
+        self.table = row_table(COLUMNS, self)
         self.table.horizontalHeader().setStretchLastSection(True)
 
         self.name = QLineEdit(self)

@@ -16,12 +16,13 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import AlmanacError, ModelError
-from .llm import SEED, TEMPERATURE, StreamResult
+from .llm import SEED, TEMPERATURE
+from .streaming import Cancel, ChatStream, StreamResult
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,10 @@ class Timeouts:
     total: float = 300.0
 
 
-class OpenAIBackend:
-    """Streams chat completions from an OpenAI-compatible server (`POST {base_url}/chat/completions`)."""
+class OpenAIBackend(ChatStream):
+    """Streams chat completions from an OpenAI-compatible server (`POST {base_url}/chat/completions`).
+
+    Its stream raises BackendError; a cancel ends it with stopped="cancelled"."""
 
     def __init__(
         self,
@@ -85,28 +88,9 @@ class OpenAIBackend:
     def __repr__(self) -> str:  # no key in reprs that reach logs or crash reports
         return f"OpenAIBackend(name={self.name!r}, base_url={self.base_url!r}, model={self.model!r})"
 
-    def stream_chat(
-        self,
-        messages: list[dict],
-        *,
-        max_tokens: int,
-        cancel: Callable[[], bool] | None = None,
-        timeout_s: float | None = None,
-        result: StreamResult | None = None,
-    ) -> Generator[str, None, None]:
-        """Yield the reply piece by piece; raises BackendError. A cancel ends it with stopped="cancelled"."""
-        result = result if result is not None else StreamResult()
-        total = self.timeouts.total if timeout_s is None else min(timeout_s, self.timeouts.total)
-        return self._stream(messages, max_tokens, cancel, total, result)
-
-    def _stream(
-        self,
-        messages: list[dict],
-        max_tokens: int,
-        cancel: Callable[[], bool] | None,
-        total_s: float,
-        result: StreamResult,
-    ) -> Generator[str, None, None]:
+    def _stream(self, messages: list[dict], max_tokens: int, cancel: Cancel, timeout_s: float | None,
+                result: StreamResult) -> Generator[str, None, None]:
+        total_s = self.timeouts.total if timeout_s is None else min(timeout_s, self.timeouts.total)
         body = {
             "model": self.model,
             "messages": messages,
@@ -292,7 +276,7 @@ def _abort(conn: http.client.HTTPConnection) -> None:
     conn.close()
 
 
-class LocalBackend:
+class LocalBackend(ChatStream):
     """The in-process model (a LocalLLM, or any object with its `stream_chat`) as a backend; its
     ModelError becomes category model_error."""
 
@@ -300,26 +284,8 @@ class LocalBackend:
         self.llm = llm
         self.name = name or f"local:{llm.name}"
 
-    def stream_chat(
-        self,
-        messages: list[dict],
-        *,
-        max_tokens: int,
-        cancel: Callable[[], bool] | None = None,
-        timeout_s: float | None = None,
-        result: StreamResult | None = None,
-    ) -> Generator[str, None, None]:
-        result = result if result is not None else StreamResult()
-        return self._stream(messages, max_tokens, cancel, timeout_s, result)
-
-    def _stream(
-        self,
-        messages: list[dict],
-        max_tokens: int,
-        cancel: Callable[[], bool] | None,
-        timeout_s: float | None,
-        result: StreamResult,
-    ) -> Generator[str, None, None]:
+    def _stream(self, messages: list[dict], max_tokens: int, cancel: Cancel, timeout_s: float | None,
+                result: StreamResult) -> Generator[str, None, None]:
         stream = self.llm.stream_chat(
             messages, max_tokens=max_tokens, cancel=cancel, timeout_s=timeout_s, result=result
         )

@@ -22,21 +22,11 @@ from typing import Any, Protocol
 from .backends import BackendError, Category, LocalBackend, OpenAIBackend, Timeouts
 from .errors import AlmanacError
 from .keys import get_api_key
-from .llm import StreamResult
+from .streaming import Cancel, ChatStream, StreamResult
 
 
-class Backend(Protocol):
+class Backend(ChatStream, Protocol):
     name: str
-
-    def stream_chat(
-        self,
-        messages: list[dict],
-        *,
-        max_tokens: int,
-        cancel: Callable[[], bool] | None = None,
-        timeout_s: float | None = None,
-        result: StreamResult | None = None,
-    ) -> Generator[str, None, None]: ...
 
 
 @dataclass
@@ -102,8 +92,13 @@ def shrink_longest_paragraph(messages: list[dict]) -> list[dict] | None:
     return None
 
 
-class FallbackChain:
-    """Answers through the first backend that can; itself a backend (the same `stream_chat` seam)."""
+class FallbackChain(ChatStream):
+    """Answers through the first backend that can; itself a backend (the same `stream_chat` seam).
+
+    Its stream yields the first backend's answer that starts and fills `result` (a ChainResult, by default,
+    gets the attempts)."""
+
+    result_type = ChainResult
 
     def __init__(
         self,
@@ -129,27 +124,8 @@ class FallbackChain:
             h = self._health[name]
             return h.failures, max(0.0, h.cooling_until - self._clock())
 
-    def stream_chat(
-        self,
-        messages: list[dict],
-        *,
-        max_tokens: int,
-        cancel: Callable[[], bool] | None = None,
-        timeout_s: float | None = None,
-        result: StreamResult | None = None,
-    ) -> Generator[str, None, None]:
-        """Yield the first backend's answer that starts; fills `result` (a ChainResult gets the attempts)."""
-        result = result if result is not None else ChainResult()
-        return self._stream(messages, max_tokens, cancel, timeout_s, result)
-
-    def _stream(
-        self,
-        messages: list[dict],
-        max_tokens: int,
-        cancel: Callable[[], bool] | None,
-        timeout_s: float | None,
-        result: StreamResult,
-    ) -> Generator[str, None, None]:
+    def _stream(self, messages: list[dict], max_tokens: int, cancel: Cancel, timeout_s: float | None,
+                result: StreamResult) -> Generator[str, None, None]:
         attempts: list[Attempt] = result.attempts if isinstance(result, ChainResult) else []
         last_error: BackendError | None = None
         for index, backend in enumerate(self.backends):
@@ -294,13 +270,15 @@ def chain_from_settings(servers: list[dict], local: Backend) -> FallbackChain:
     return FallbackChain(backends)
 
 
-class ChainedModel:
+class ChainedModel(ChatStream):
     """A chat model whose answers come through a fallback chain ending in `local`.
 
     It is a `core.answer.ChatModel`: loading, token counting and the context size are the local model's
     (the prompt is built with its tokenizer; a server that finds it too long reports context_overflow and
     gets a smaller one), while `stream_chat` goes through the chain.
     """
+
+    result_type = ChainResult
 
     def __init__(self, local: Any, servers: list[dict]) -> None:
         self.local = local
@@ -331,15 +309,8 @@ class ChainedModel:
     def count_chat_tokens(self, messages: list[dict]) -> int:
         return self.local.count_chat_tokens(messages)
 
-    def stream_chat(
-        self,
-        messages: list[dict],
-        *,
-        max_tokens: int,
-        cancel: Callable[[], bool] | None = None,
-        timeout_s: float | None = None,
-        result: StreamResult | None = None,
-    ) -> Generator[str, None, None]:
+    def _stream(self, messages: list[dict], max_tokens: int, cancel: Cancel, timeout_s: float | None,
+                result: StreamResult) -> Generator[str, None, None]:
         return self.chain.stream_chat(
             messages, max_tokens=max_tokens, cancel=cancel, timeout_s=timeout_s, result=result
         )

