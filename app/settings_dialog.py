@@ -1,4 +1,5 @@
-"""Settings: the models, the context and threads they run with, how many sources, chunking, ignore rules.
+"""Settings: the models, the context and threads they run with, how many sources, the answer's length and
+time limits, chunking, ignore rules.
 
 The dialog edits a copy of `Settings`; the window decides what a change needs (reloading the model,
 reopening the library, offering a re-index) when the dialog is accepted.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from almanac.core.settings import Settings
+from almanac.core.settings import RANGES, Settings
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QDialog,
@@ -73,6 +74,11 @@ def _spin(minimum: int, maximum: int, step: int = 1, special: str = "") -> QSpin
     return box
 
 
+def _bounds(name: str) -> tuple[int, int]:
+    low, high = RANGES[name]  # declared once, in core.settings, where loading checks them too
+    return int(low), int(high)
+
+
 class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -86,6 +92,12 @@ class SettingsDialog(QDialog):
         self.threads = _spin(0, 256, special="Automatic")
         self.gpu_layers = _spin(0, 999, special="None (CPU only)")
         self.top_k = _spin(1, 50)
+        self.max_answer_tokens = _spin(*_bounds("max_answer_tokens"), 32)
+        self.max_answer_tokens.setSuffix(" tokens")
+        self.max_answer_tokens.setToolTip("The answer stops at this many tokens (about ¾ of a word each)")
+        self.answer_timeout_s = _spin(*_bounds("answer_timeout_s"), 5)
+        self.answer_timeout_s.setSuffix(" s")
+        self.answer_timeout_s.setToolTip("An answer still being written after this long is stopped")
         self.chunk_tokens = _spin(32, 2048, 16)
         self.ignore_patterns = QPlainTextEdit(self)
         self.ignore_patterns.setPlaceholderText("One pattern per line, as in .gitignore")
@@ -103,6 +115,8 @@ class SettingsDialog(QDialog):
         form.addRow("CPU threads:", self.threads)
         form.addRow("GPU layers:", self.gpu_layers)
         form.addRow("Sources per answer:", self.top_k)
+        form.addRow("Answer length limit:", self.max_answer_tokens)
+        form.addRow("Answer time limit:", self.answer_timeout_s)
         form.addRow("Chunk size (tokens):", self.chunk_tokens)
         form.addRow("Ignore rules:", self.ignore_patterns)
         note = QLabel(
@@ -132,6 +146,8 @@ class SettingsDialog(QDialog):
         self.threads.setValue(s.threads)
         self.gpu_layers.setValue(s.gpu_layers)
         self.top_k.setValue(s.top_k)
+        self.max_answer_tokens.setValue(s.max_answer_tokens)
+        self.answer_timeout_s.setValue(round(s.answer_timeout_s))
         self.chunk_tokens.setValue(s.chunk_tokens)
         self.ignore_patterns.setPlainText("\n".join(s.ignore_patterns))
 
@@ -147,6 +163,8 @@ class SettingsDialog(QDialog):
             threads=self.threads.value(),
             gpu_layers=self.gpu_layers.value(),
             top_k=self.top_k.value(),
+            max_answer_tokens=self.max_answer_tokens.value(),
+            answer_timeout_s=float(self.answer_timeout_s.value()),
             chunk_tokens=chunk_tokens,
             # The overlap must stay below the chunk size; keep the user's unless it no longer fits.
             chunk_overlap=min(self._original.chunk_overlap, chunk_tokens // 4),

@@ -98,3 +98,41 @@ def test_later_keeps_the_index_and_saves_the_setting(qtbot, make_window, docs):
     qtbot.waitUntil(lambda: not window.index.busy)
     assert window.library_panel.folder_rows()[0][1] == "2"
     assert Settings.load().chunk_tokens == 96
+
+
+def test_answer_length_and_time_limit_are_edited_and_range_checked(qtbot, make_window):
+    from almanac.core.settings import RANGES
+
+    window = make_window()
+    dialog = window.open_settings()
+    tokens, timeout = dialog.max_answer_tokens, dialog.answer_timeout_s
+    assert (tokens.minimum(), tokens.maximum()) == RANGES["max_answer_tokens"]
+    assert (timeout.minimum(), timeout.maximum()) == RANGES["answer_timeout_s"]
+    dialog.max_answer_tokens.setValue(100_000)  # a spin box keeps it in range
+    assert dialog.max_answer_tokens.value() == RANGES["max_answer_tokens"][1]
+    dialog.max_answer_tokens.setValue(200)
+    dialog.answer_timeout_s.setValue(45)
+    accept(qtbot, dialog)
+    saved = Settings.load()
+    assert (saved.max_answer_tokens, saved.answer_timeout_s) == (200, 45.0)
+    assert (window.settings.max_answer_tokens, window.settings.answer_timeout_s) == (200, 45.0)
+
+
+def test_out_of_range_values_in_the_file_load_as_defaults(data_dir):
+    import json
+
+    from almanac.core import paths
+
+    defaults = Settings()
+    for tokens, timeout in ((0, 1.0), (10**9, 10**7), (-5, -1)):
+        values = {"max_answer_tokens": tokens, "answer_timeout_s": timeout, "top_k": 7}
+        paths.settings_path().write_text(json.dumps(values), encoding="utf-8")
+        loaded = Settings.load()
+        assert (loaded.max_answer_tokens, loaded.answer_timeout_s) == (
+            defaults.max_answer_tokens,
+            defaults.answer_timeout_s,
+        )
+        assert loaded.top_k == 7  # the other values are kept
+    values = {"max_answer_tokens": 64, "answer_timeout_s": 30}
+    paths.settings_path().write_text(json.dumps(values), encoding="utf-8")
+    assert (Settings.load().max_answer_tokens, Settings.load().answer_timeout_s) == (64, 30.0)
