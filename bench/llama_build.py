@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.llama_build --python native=/path/to/python --python portable=.venv/bin/python
 
 Each interpreter needs llama-cpp-python and Almanac's core (`pip install --no-deps -e .` is enough): the model
-is opened by `almanac.core.llm.LocalLLM`, exactly as the app opens it (CPU backend selection, thread count,
-the AMX guard), and then timed through llama-cpp-python's own `eval`:
+is opened by `almanac.core.llm.LocalLLM`, exactly as the app opens it (thread count, the AMX guard), and
+then timed through llama-cpp-python's own `eval`:
 
 - prompt: one `eval` of a 480-token prompt after a `reset` (batched prompt processing), tokens/s;
 - generation: 128 single-token `eval` calls after that prompt (what each generated token costs; sampling
@@ -12,6 +12,7 @@ the AMX guard), and then timed through llama-cpp-python's own `eval`:
 
 The builds run alternately, `--rounds` times each in a fresh process (3 repetitions inside each), so a
 change in the neighbours' load hits all builds alike; the table gives medians and ratios to the first build.
+Not run on a portable build yet: that build (issue 14) is not in the Makefile yet.
 """
 
 from __future__ import annotations
