@@ -12,6 +12,8 @@ cached under ~/.cache/almanac-bench/answers/ (rebuilt when the docs or the chunk
   new    core's answer pipeline as it is now (core.pipeline.AnswerPipeline when present, else core.answer.Answerer)
   quick  the new pipeline's quick answer alone (no model): its text, cited as its source [n]
 Each pipeline has its own model instance, as in production; questions alternate which pipeline goes first.
+Default Settings, except that the answer cache and the query log are off (a rerun must not be answered
+from the cache). Ctrl-C or kill -TERM stops a run and reports the questions it finished.
 
 Measures (definitions in bench/qa/README.md; scoring in this module, tested in tests/bench/):
   fact stated        answerable questions whose reply states the key answer, the reply not being a decline
