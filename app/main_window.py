@@ -514,7 +514,9 @@ class MainWindow(QMainWindow):
         if report is None:
             self.status.showMessage("Indexing stopped; what was indexed is kept.", 5000)
             return
-        words = f"Indexed {report.indexed:,} files"
+        n = report.indexed
+        # A sync that found nothing new (the run after a folder is added, say) is not "Indexed 0 files".
+        words = f"Indexed {n:,} file{'' if n == 1 else 's'}" if n else "Index up to date"
         if report.deleted or report.moved:
             words += f", {report.moved:,} moved, {report.deleted:,} removed"
         if report.failed:

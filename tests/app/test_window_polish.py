@@ -182,3 +182,13 @@ def test_progress_icon_fills_with_the_fraction():
         )
 
     assert blue_pixels(0.1) < blue_pixels(0.5) < blue_pixels(1.0)
+
+
+def test_index_summary_in_the_status_bar(qtbot, make_window):
+    from almanac.core.indexer import SyncReport
+
+    window = make_window()
+    window._index_finished(SyncReport())
+    assert window.status.currentMessage() == "Index up to date"
+    window._index_finished(SyncReport(indexed=1, failed=2))
+    assert window.status.currentMessage() == "Indexed 1 file; 2 could not be read (see Library)"
