@@ -210,16 +210,20 @@ def detect(qlog: QueryLog, corpus_centroid: np.ndarray | None, now: float | None
     ]
 
 
-def corpus_centroid(conn: apsw.Connection, sample: int = 4000) -> np.ndarray | None:
+def corpus_centroid(conn: apsw.Connection, sample: int = 2000) -> np.ndarray | None:
     """The mean of up to `sample` stored chunk vectors (a random sample), or None when there are none."""
-    try:
-        rows = conn.execute(
-            "SELECT embedding FROM vec_chunks WHERE rowid IN"
-            " (SELECT id FROM chunks WHERE embedded = 1 ORDER BY random() LIMIT ?)",
-            (sample,),
-        ).fetchall()
-    except apsw.SQLError:  # no vector table yet: nothing has been embedded
+    from .vector_index import active_table
+
+    table = active_table(conn)
+    if table is None:
         return None
-    if not rows:
-        return None
-    return np.mean([np.frombuffer(r[0], dtype=np.float32) for r in rows], axis=0)
+    ids = [
+        r[0]
+        for r in conn.execute("SELECT id FROM chunks WHERE embedded = 1 ORDER BY random() LIMIT ?", (sample,))
+    ]
+    vectors = []
+    for chunk_id in ids:  # point reads: vec0 answers `rowid = ?` without a scan in every layout
+        row = conn.execute(f"SELECT embedding FROM {table} WHERE rowid = ?", (chunk_id,)).fetchone()
+        if row is not None:
+            vectors.append(np.frombuffer(row[0], dtype=np.float32))
+    return np.mean(vectors, axis=0) if vectors else None

@@ -32,7 +32,7 @@ BUNDLED_NAME = "all-MiniLM-L6-v2"
 
 # How the encoder runs: "torch" (sentence-transformers as is), "onnx" (the same weights exported to ONNX and
 # run by ONNX Runtime) or "onnx-int8" (that export with int8 weights, dynamically quantized). The export is
-# made once, locally, into the data folder's cache. ALMANAC_EMBED_BACKEND overrides the default.
+# made once, locally, into the machine's cache (paths.cache_dir). ALMANAC_EMBED_BACKEND overrides the default.
 # Default "onnx": measured 1.47x torch's speed with the same vectors (cosine 1.000); int8 was 3.2x but lost
 # 0.008 SciFact nDCG@10, over the 0.005 allowed (docs/benchmarks.md, bench/embed_backends.py). Every backend
 # stores vectors under the model's one name: fp32 ONNX vectors equal torch's, and int8 ones mixed with them
@@ -205,7 +205,7 @@ class SentenceTransformerEmbedder:
 
 def export_cache_dir() -> Path:
     """Where ONNX exports of embedding models are kept (made once, reused by every later start)."""
-    return paths.data_dir() / "cache" / "embedding"
+    return paths.cache_dir() / "embedding"
 
 
 def _model_key(path: Path) -> str:

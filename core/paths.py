@@ -30,6 +30,17 @@ def data_dir() -> Path:
     return base
 
 
+def cache_dir() -> Path:
+    """Machine-wide derived files that any data folder may reuse (model exports): `$ALMANAC_CACHE`, else the
+    platform's user cache folder. Deleting it costs only the time to remake what was in it."""
+    if os.environ.get("ALMANAC_CACHE"):
+        base = Path(os.environ["ALMANAC_CACHE"]).expanduser().resolve()
+    else:
+        base = Path(platformdirs.user_cache_dir("Almanac", appauthor=False))
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
 def db_path() -> Path:
     return data_dir() / "almanac.db"
 

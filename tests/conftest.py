@@ -22,6 +22,19 @@ def data_dir(tmp_path, monkeypatch):
     paths.set_data_dir(None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory):
+    """One machine-wide cache for the whole run (the embedder's ONNX export is made once, not per test)."""
+    folder = tmp_path_factory.mktemp("almanac-cache")
+    previous = os.environ.get("ALMANAC_CACHE")
+    os.environ["ALMANAC_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("ALMANAC_CACHE", None)
+    else:
+        os.environ["ALMANAC_CACHE"] = previous
+
+
 @pytest.fixture
 def hash_embedder():
     return HashEmbedder()

@@ -59,10 +59,10 @@ def test_onnx_vectors_match_torch(home, torch_vectors, backend, min_cos):
 
 
 @pytest.mark.slow
-def test_export_is_made_once_and_reused(home, monkeypatch):
+def test_export_is_made_once_and_reused(model_cache, monkeypatch):
     e = SentenceTransformerEmbedder(backend="onnx-int8")
     e.load()
-    files = list((home / "cache" / "embedding").glob("*/*/model.onnx"))
+    files = list((model_cache / "embedding").glob("*/*/model.onnx"))
     assert len(files) >= 1
 
     def no_export(*args):
