@@ -104,6 +104,7 @@ class ChatView(QWidget):
     citationClicked = Signal(int, int)  # turn index, source number
     copyRequested = Signal(int)
     askAgainRequested = Signal(int)  # turn index: answer it again, past the answer cache
+    feedbackGiven = Signal(int, int)  # turn index, +1 / -1 / 0 (a second click on the same one clears it)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -332,6 +333,16 @@ class ChatView(QWidget):
         if answer is not None and answer.cache != "miss":
             cursor.insertText("   ·   ", self._muted())
             self._insert_link(cursor, "Ask again", f"again:{turn}")
+        if answer is not None:
+            given = self._turns[turn].feedback
+            cursor.insertText("   ·   ", self._muted())
+            self._insert_link(
+                cursor, "👍 Helpful", f"feedback:{turn}/{0 if given > 0 else 1}", bold=given > 0
+            )
+            cursor.insertText("  ", self._muted())
+            self._insert_link(
+                cursor, "👎 Not helpful", f"feedback:{turn}/{0 if given < 0 else -1}", bold=given < 0
+            )
 
     def _insert_link(self, cursor: QTextCursor, text: str, href: str, *, bold: bool = False) -> None:
         fmt = QTextCharFormat()
@@ -391,5 +402,8 @@ class ChatView(QWidget):
                 self.copyRequested.emit(int(rest))
             elif kind == "again":
                 self.askAgainRequested.emit(int(rest))
+            elif kind == "feedback":
+                turn, value = (int(x) for x in rest.split("/"))
+                self.feedbackGiven.emit(turn, value)
         except ValueError:
             pass

@@ -36,6 +36,8 @@ class Turn:
     answer: Answer | None = None  # None while it is being written, or when asking failed
     error: str = ""  # why there is no answer
     asked_at: float = field(default_factory=time.time)
+    feedback: int = 0  # the user's thumbs: +1, -1, or 0 for none (also in the query log)
+    source_feedback: dict[int, int] = field(default_factory=dict)  # source n -> +1 helped / -1 did not
 
 
 @dataclass
@@ -92,6 +94,8 @@ def turn_to_json(turn: Turn) -> dict[str, Any]:
         "answer": answer_to_json(turn.answer) if turn.answer is not None else None,
         "error": turn.error,
         "asked_at": turn.asked_at,
+        "feedback": turn.feedback,
+        "source_feedback": {str(n): v for n, v in turn.source_feedback.items()},
     }
 
 
@@ -102,6 +106,8 @@ def turn_from_json(data: dict[str, Any]) -> Turn:
         answer=answer_from_json(answer) if answer else None,
         error=str(data.get("error", "")),
         asked_at=float(data.get("asked_at", 0.0)),
+        feedback=int(data.get("feedback", 0)),
+        source_feedback={int(n): int(v) for n, v in dict(data.get("source_feedback", {})).items()},
     )
 
 

@@ -38,7 +38,10 @@ from .chat_view import ChatView
 from .conversation_list import ConversationList
 from .conversations import DEFAULT_TITLE, Conversation, ConversationStore, Turn, new_conversation, title_from
 from .document_text import DocumentTexts
+from .drift_banner import DriftBanner
 from .index_controller import IndexController, LibraryState, WatcherFactory, default_watcher
+from .insights_controller import InsightsController
+from .insights_view import InsightsDialog
 from .library_panel import LibraryPanel
 from .models_page import ModelsDialog
 from .onboarding import SuggestionBar, WelcomeView, install_samples, samples_folder
@@ -95,6 +98,10 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.documents = DocumentTexts(on_error=self.reporter.report, parent=self)
+        self.insights = InsightsController(
+            db_path=db_path, settings=self.settings, on_error=self.reporter.report, parent=self
+        )
+        self._insights_dialog: InsightsDialog | None = None
         self.store = ConversationStore()
         self._convs: list[Conversation] = []
         self._current: Conversation | None = None
@@ -138,7 +145,8 @@ class MainWindow(QMainWindow):
         column = QVBoxLayout(chat_column)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
-        for widget in (self.progress_line, self.suggestions):
+        self.drift_banner = DriftBanner(self)
+        for widget in (self.drift_banner, self.progress_line, self.suggestions):
             column.addWidget(widget)
         column.addWidget(self.chat, 1)
         self.welcome = WelcomeView(self)
@@ -203,6 +211,7 @@ class MainWindow(QMainWindow):
             "Open &Log Folder",
             lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir()))),
         )
+        self._action("&Help", "&Insights…", self.open_insights, "Ctrl+I")
         self._action("&Help", "&Keyboard Shortcuts", self.show_shortcuts, "Ctrl+/")
         self._action("&Help", "Add &Sample Documents", self.add_samples)
         self._action("&Help", "&About Almanac", self._about)
@@ -225,6 +234,9 @@ class MainWindow(QMainWindow):
         idx.pausedChanged.connect(self.status.progress.set_paused)
         idx.indexFinished.connect(self._index_finished)
         idx.embedderChanged.connect(ask.set_embedder)
+        idx.embedderChanged.connect(self._embedder_ready)
+        self.insights.driftChecked.connect(self.drift_banner.show_signals)
+        self.drift_banner.openInsights.connect(self.open_insights)
         self.status.progress.pauseToggled.connect(lambda p: idx.pause() if p else idx.resume())
         self.status.progress.cancelRequested.connect(idx.cancel)
         self.library_panel.addRequested.connect(idx.add_folders)
@@ -250,6 +262,8 @@ class MainWindow(QMainWindow):
         chat.citationClicked.connect(self.show_citation)
         chat.copyRequested.connect(self.copy_answer)
         chat.askAgainRequested.connect(self.ask_again)
+        chat.feedbackGiven.connect(self.give_feedback)
+        self.sources.sourceFeedback.connect(self.give_source_feedback)
 
         conv = self.conversation_list
         conv.newRequested.connect(self.new_conversation)
@@ -422,8 +436,33 @@ class MainWindow(QMainWindow):
         self._selected_turn = index if answer is not None else None
         self.chat.select_turn(self._selected_turn)
         self.sources.set_answer(answer)
+        if answer is not None and index is not None:
+            self.sources.set_source_feedback(turns[index].source_feedback)
         self.timings.set_answer(answer)
         self.copy_action.setEnabled(answer is not None)
+
+    def give_feedback(self, index: int, value: int) -> None:
+        """Thumbs up / down on an answer: kept with the chat and in the query log."""
+        turns = self._current.turns if self._current else []
+        if not 0 <= index < len(turns) or turns[index].answer is None:
+            return
+        turns[index].feedback = value
+        self.insights.feedback(turns[index].answer.query_id, value)
+        self._save(self._current)
+        streaming = self._pending is not None and self._pending[0] is self._current
+        self.chat.set_turns(turns, self._selected_turn, stream_text=self._partial if streaming else None)
+
+    def give_source_feedback(self, n: int, value: int) -> None:
+        """Whether source [n] of the selected answer helped: kept with the chat and in the query log."""
+        turns = self._current.turns if self._current else []
+        index = self._selected_turn
+        if index is None or not 0 <= index < len(turns) or turns[index].answer is None:
+            return
+        turn = turns[index]
+        turn.source_feedback[n] = value
+        chunk = next((s.hit.chunk_id for s in turn.answer.sources if s.n == n), None)
+        self.insights.source_feedback(turn.answer.query_id, n, chunk, None if value == 0 else value > 0)
+        self._save(self._current)
 
     def show_citation(self, turn: int, n: int) -> None:
         if turn != self._selected_turn:
@@ -514,6 +553,7 @@ class MainWindow(QMainWindow):
         if report is None:
             self.status.showMessage("Indexing stopped; what was indexed is kept.", 5000)
             return
+        self.insights.after_indexing()  # reruns the self-evaluation when the index changed enough
         n = report.indexed
         # A sync that found nothing new (the run after a folder is added, say) is not "Indexed 0 files".
         words = f"Indexed {n:,} file{'' if n == 1 else 's'}" if n else "Index up to date"
@@ -559,11 +599,17 @@ class MainWindow(QMainWindow):
             return self._settings_dialog
         dialog = SettingsDialog(self.settings, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self.apply_settings(dialog.values()))
+        dialog.accepted.connect(lambda: self._settings_accepted(dialog))
         dialog.destroyed.connect(lambda: setattr(self, "_settings_dialog", None))
         self._settings_dialog = dialog
         dialog.open()  # window-modal, without a nested event loop
         return dialog
+
+    def _settings_accepted(self, dialog: SettingsDialog) -> None:
+        self.apply_settings(dialog.values())
+        if dialog.history_cleared:
+            self.insights.clear_history()
+            self.status.showMessage("History cleared.", 5000)
 
     def apply_settings(self, new: Settings) -> None:
         old, self.settings = self.settings, new
@@ -572,6 +618,7 @@ class MainWindow(QMainWindow):
         except OSError as err:
             self.reporter.report(AlmanacError(f"Cannot save the settings: {err.strerror or err}"))
         self.asker.configure(new, reload_model=bool(changed(old, new, LLM_FIELDS)))
+        self.insights.configure(new)
         if not changed(old, new, INDEX_FIELDS):
             return
         new_embedder = bool(changed(old, new, ("embedding_model",)))
@@ -607,6 +654,22 @@ class MainWindow(QMainWindow):
         )
         dialog.open()
         return dialog
+
+    def _embedder_ready(self, embedder: Embedder | None) -> None:
+        if embedder is not None:
+            self.insights.set_embedder(embedder)
+            self.insights.check_drift()
+
+    def open_insights(self) -> InsightsDialog:
+        """Charts of the query log, self-evaluation and drift (computed on the insights thread)."""
+        if self._insights_dialog is None:
+            dialog = InsightsDialog(self.insights.load, self)
+            self.insights.loaded.connect(dialog.view.load)
+            self._insights_dialog = dialog
+        self._insights_dialog.show()
+        self._insights_dialog.raise_()
+        self.insights.load(self._insights_dialog.view.period.currentData())
+        return self._insights_dialog
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self.menuBar(), self)
@@ -648,6 +711,7 @@ class MainWindow(QMainWindow):
         self.asker.shutdown()
         self.index.shutdown()
         self.documents.shutdown()
+        self.insights.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.hide()  # feels instant even if a running job takes a moment to stop

@@ -12,6 +12,7 @@ import dataclasses
 from almanac.core.settings import RANGES, Settings
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -108,6 +109,23 @@ class SettingsDialog(QDialog):
             " that holds a private key."
         )
 
+        # History: the local query log (docs/observability.md).
+        self.log_queries = QCheckBox("Record questions and searches (on this computer only)", self)
+        self.log_question_text = QCheckBox("Keep the words of each question", self)
+        self.log_question_text.setToolTip("Off: timings and scores are kept, the questions are not")
+        self.log_retention_days = _spin(*_bounds("log_retention_days"), special="Forever")
+        self.log_retention_days.setSuffix(" days")
+        self.clear_history = QPushButton("Clear History", self)
+        self.clear_history.setToolTip("Delete every recorded question and its feedback now")
+        self.clear_history.clicked.connect(self._confirm_clear)
+        self.history_cleared = False  # the user asked to clear it; the window applies it with the settings
+        self.log_queries.toggled.connect(self.log_question_text.setEnabled)
+        self.log_queries.toggled.connect(self.log_retention_days.setEnabled)
+        history = QHBoxLayout()
+        history.addWidget(self.log_retention_days)
+        history.addWidget(self.clear_history)
+        history.addStretch(1)
+
         form = QFormLayout()
         form.addRow("Language model file:", self.llm_path)
         form.addRow("Embedding model folder:", self.embedding_model)
@@ -119,6 +137,9 @@ class SettingsDialog(QDialog):
         form.addRow("Answer time limit:", self.answer_timeout_s)
         form.addRow("Chunk size (tokens):", self.chunk_tokens)
         form.addRow("Ignore rules:", self.ignore_patterns)
+        form.addRow("History:", self.log_queries)
+        form.addRow("", self.log_question_text)
+        form.addRow("Keep history for:", history)
         note = QLabel(
             "Changing the embedding model or the chunk size means re-indexing; Almanac will offer to do"
             " it. Files matching an ignore rule are left out of the index.",
@@ -150,6 +171,11 @@ class SettingsDialog(QDialog):
         self.answer_timeout_s.setValue(round(s.answer_timeout_s))
         self.chunk_tokens.setValue(s.chunk_tokens)
         self.ignore_patterns.setPlainText("\n".join(s.ignore_patterns))
+        self.log_queries.setChecked(s.log_queries)
+        self.log_question_text.setChecked(s.log_question_text)
+        self.log_question_text.setEnabled(s.log_queries)
+        self.log_retention_days.setValue(s.log_retention_days)
+        self.log_retention_days.setEnabled(s.log_queries)
 
     def values(self) -> Settings:
         """The settings as edited (the fields this dialog does not show keep their values)."""
@@ -169,4 +195,12 @@ class SettingsDialog(QDialog):
             # The overlap must stay below the chunk size; keep the user's unless it no longer fits.
             chunk_overlap=min(self._original.chunk_overlap, chunk_tokens // 4),
             ignore_patterns=[p for p in patterns if p],
+            log_queries=self.log_queries.isChecked(),
+            log_question_text=self.log_question_text.isChecked(),
+            log_retention_days=self.log_retention_days.value(),
         )
+
+    def _confirm_clear(self) -> None:
+        self.history_cleared = True
+        self.clear_history.setEnabled(False)
+        self.clear_history.setText("History will be cleared")

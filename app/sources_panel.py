@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from .document_text import TextLoader
+from .feedback import FeedbackPair
 from .open_file import open_for_viewing
 
 try:  # QtPdf ships in the separate PySide6-Pdf wheel; without it PDFs preview as their passage
@@ -142,6 +143,7 @@ def _mix(a: QColor, b: QColor, t: float) -> str:
 
 class SourcesPanel(QWidget):
     sourceSelected = Signal(int)  # source number n
+    sourceFeedback = Signal(int, int)  # source number n, +1 helped / -1 did not / 0 cleared
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -197,6 +199,12 @@ class SourcesPanel(QWidget):
             self.pdf_view = view
             self.preview.addWidget(view)
 
+        self.helped = FeedbackPair(
+            "Helped", "Didn't help", up_tip="This source helped answer", down_tip="This source did not help"
+        )
+        self.helped.setEnabled(False)
+        self.helped.changed.connect(self._feedback_changed)
+        self._source_feedback: dict[int, int] = {}
         self.open_button = QPushButton("Open File", self)
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self.open_current)
@@ -210,6 +218,7 @@ class SourcesPanel(QWidget):
         preview_layout.addWidget(self.preview, 1)
         row = QHBoxLayout()
         row.addWidget(self.path_label, 1)
+        row.addWidget(self.helped)
         row.addWidget(self.open_button)
         preview_layout.addLayout(row)
 
@@ -230,6 +239,7 @@ class SourcesPanel(QWidget):
 
     def set_answer(self, answer: Answer | None) -> None:
         self._answer = answer
+        self._source_feedback = {}
         self.list.blockSignals(True)
         self.list.clear()
         sources = answer.sources if answer is not None else []
@@ -279,8 +289,25 @@ class SourcesPanel(QWidget):
 
     # -- internals -------------------------------------------------------------------------------------
 
+    def set_source_feedback(self, values: dict[int, int]) -> None:
+        """The user's "helped / did not help" per source number, for the answer shown."""
+        self._source_feedback = dict(values)
+        self._sync_feedback()
+
+    def _sync_feedback(self) -> None:
+        source = self.current_source()
+        self.helped.setEnabled(source is not None)
+        self.helped.set_value(self._source_feedback.get(source.n, 0) if source is not None else 0)
+
+    def _feedback_changed(self, value: int) -> None:
+        source = self.current_source()
+        if source is not None:
+            self._source_feedback[source.n] = value
+            self.sourceFeedback.emit(source.n, value)
+
     def _on_row(self, row: int) -> None:
         source = self.current_source()
+        self._sync_feedback()
         self._show(source)
         if source is not None:
             self.sourceSelected.emit(source.n)

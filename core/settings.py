@@ -43,9 +43,13 @@ _FORMER_SECRET_DEFAULTS = frozenset(
      "*.keychain", "*.keychain-db", "*.kdbx"}
 )  # fmt: skip
 
+
 # Inclusive bounds for numeric settings a user edits; a stored value outside them loads as the default
 # (a hand-edited settings file must not ask for a zero-token answer or a day-long timeout).
 RANGES: dict[str, tuple[float, float]] = {
+    "max_answer_tokens": (32, 4096),
+    "answer_timeout_s": (5.0, 3600.0),
+    "log_retention_days": (0, 3650),
     "context_size": (512, 131_072),
     "threads": (0, 256),
     "gpu_layers": (-1, 999),  # -1: every layer
@@ -82,6 +86,10 @@ class Settings:
     rrf_k: int = 10  # tuned on the SciFact train split (bench/scifact.py --tune)
     keyword_weight: float = 0.85
     vector_weight: float = 1.0
+    # The local query log (core/querylog.py, docs/observability.md); nothing leaves the machine.
+    log_queries: bool = True
+    log_question_text: bool = True  # off: the log keeps timings and scores, never the words asked
+    log_retention_days: int = 90  # 0 keeps everything
     # OpenAI-compatible servers tried before the local model, in order (core/fallback.py documents the keys);
     # their API keys live in the key store (core/keys.py), never here.
     answer_servers: list[dict] = field(default_factory=list)

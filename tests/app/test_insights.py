@@ -103,3 +103,48 @@ def test_drift_banner(qtbot):
     banner.show_signals(calm)
     banner.show_signals(tripped)  # cleared, then tripped again: shown again
     assert not banner.isHidden()
+
+
+# -- in the window -------------------------------------------------------------------------------------------
+
+
+def test_window_feedback_insights_and_history(qtbot, make_window, docs, settings):
+    from app_helpers import FakeLLM, add_and_index
+    from PySide6.QtCore import Qt, QUrl
+
+    window = make_window(llm_factory=lambda s: FakeLLM("The flight leaves at 7:40 from gate 12 [1]."))
+    add_and_index(qtbot, window, docs)
+    with qtbot.waitSignal(window.asker.answered, timeout=60_000) as done:
+        window.chat.input.setPlainText("When does the flight to Lisbon leave?")
+        qtbot.keyClick(window.chat.input, Qt.Key.Key_Return)
+    answer = done.args[0]
+    assert answer.query_id is not None
+    qtbot.waitUntil(lambda: window._current.turns[0].answer is not None, timeout=10_000)
+
+    window.chat.transcript.anchorClicked.emit(QUrl("feedback:0/1"))  # 👍
+    assert window._current.turns[0].feedback == 1
+    assert "👍 Helpful" in window.chat.plain_text()
+    window.sources.list.setCurrentRow(0)
+    window.sources.helped.down.click()  # "Didn't help" on source [1]
+    assert window._current.turns[0].source_feedback == {1: -1}
+
+    dialog = window.open_insights()
+    with qtbot.waitSignal(window.insights.loaded, timeout=30_000) as loaded:
+        window.insights.load("7d")
+    summary = loaded.args[0].summary
+    assert summary["asks"] == 1 and summary["feedback"]["up"] == 1
+    assert summary["feedback"]["sources_not_helped"] == 1
+    assert "1</b> queries" in dialog.view.figures.text()
+
+    # The feedback is kept with the chat across a restart.
+    store_turn = window.store.load(window._current).turns[0]
+    assert store_turn.feedback == 1 and store_turn.source_feedback == {1: -1}
+
+    settings_dialog = window.open_settings()
+    settings_dialog.log_question_text.setChecked(False)
+    settings_dialog.clear_history.click()
+    settings_dialog.accept()
+    assert window.settings.log_question_text is False
+    with qtbot.waitSignal(window.insights.loaded, timeout=30_000) as loaded:
+        window.insights.load("7d")
+    assert loaded.args[0].summary["queries"] == 0
