@@ -199,9 +199,7 @@ class SourcesPanel(QWidget):
             self.pdf_view = view
             self.preview.addWidget(view)
 
-        self.helped = FeedbackPair(
-            "Helped", "Didn't help", up_tip="This source helped answer", down_tip="This source did not help"
-        )
+        self.helped = FeedbackPair(up_tip="This source helped", down_tip="This source did not help")
         self.helped.setEnabled(False)
         self.helped.changed.connect(self._feedback_changed)
         self._source_feedback: dict[int, int] = {}
