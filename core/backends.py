@@ -18,20 +18,18 @@ import time
 import urllib.parse
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from .errors import AlmanacError, ModelError
 from .llm import SEED, TEMPERATURE
+from .outcomes import BACKEND_CATEGORIES, BackendCategory
 from .streaming import Cancel, ChatStream, StreamResult
 
 log = logging.getLogger(__name__)
 
-Category = Literal[
-    "timeout", "connection", "rate_limit", "context_overflow", "model_error", "bad_output", "cancelled"
-]
-CATEGORIES: tuple[Category, ...] = (
-    "timeout", "connection", "rate_limit", "context_overflow", "model_error", "bad_output", "cancelled",
-)
+# One vocabulary for the log, the stats and the UI (core/outcomes.py).
+Category = BackendCategory
+CATEGORIES = BACKEND_CATEGORIES
 # Words servers use when a prompt is longer than the model's context (OpenAI, llama.cpp, vLLM, Ollama).
 _OVERFLOW_HINTS = ("context length", "context_length", "context window", "maximum context", "too many tokens",
                    "exceeds the available context", "n_ctx", "prompt is too long")

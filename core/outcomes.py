@@ -4,7 +4,7 @@ the UI alike, so "timeout" means the same thing on screen, in `almanac stats` an
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 # Error categories. Each is something a person can read and, for environment problems, act on.
 TIMEOUT: Final = "timeout"  # a backend took longer than its time-to-first-token or total limit
@@ -33,6 +33,20 @@ ERROR_CATEGORIES: Final = (
     RETRIEVAL_WEAK,
     DATABASE,
     BUG,
+)
+
+# The ways a model backend can fail (core/backends.py, core/fallback.py): a subset of the above.
+BackendCategory = Literal[
+    "timeout", "connection", "rate_limit", "context_overflow", "model_error", "bad_output", "cancelled"
+]
+BACKEND_CATEGORIES: Final[tuple[BackendCategory, ...]] = (
+    TIMEOUT,
+    CONNECTION,
+    RATE_LIMIT,
+    CONTEXT_OVERFLOW,
+    MODEL_ERROR,
+    BAD_OUTPUT,
+    CANCELLED,
 )
 
 # Plain words for each category, for the stats view and `almanac stats`.

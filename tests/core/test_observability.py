@@ -422,3 +422,13 @@ def test_pipeline_logs_answers_and_failures(library, tmp_path):
     assert all(r.error_category in ("retrieval_weak", "retrieval_empty") for r in declined)
     assert rows[2].error_category == "model_error" and rows[2].question == f"Tell me about {word}"
     qlog.close()
+
+
+def test_one_vocabulary_of_outcomes():
+    from almanac.core import backends, outcomes
+
+    assert set(backends.CATEGORIES) <= set(outcomes.ERROR_CATEGORIES)
+    assert set(outcomes.DESCRIPTIONS) == set(outcomes.ERROR_CATEGORIES)
+    for stopped in ("timeout", "connection", "declined", "no context", "cancelled"):
+        assert outcomes.category_for_stop(stopped) in outcomes.ERROR_CATEGORIES
+    assert outcomes.category_for_stop("stop") == ""
