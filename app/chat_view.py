@@ -337,11 +337,11 @@ class ChatView(QWidget):
             given = self._turns[turn].feedback
             cursor.insertText("   ·   ", self._muted())
             self._insert_link(
-                cursor, "👍 Helpful", f"feedback:{turn}/{0 if given > 0 else 1}", bold=given > 0
+                cursor, "Helpful", f"feedback:{turn}/{0 if given > 0 else 1}", bold=given > 0
             )
             cursor.insertText("  ", self._muted())
             self._insert_link(
-                cursor, "👎 Not helpful", f"feedback:{turn}/{0 if given < 0 else -1}", bold=given < 0
+                cursor, "Not helpful", f"feedback:{turn}/{0 if given < 0 else -1}", bold=given < 0
             )
 
     def _insert_link(self, cursor: QTextCursor, text: str, href: str, *, bold: bool = False) -> None:

@@ -14,8 +14,8 @@ class FeedbackPair(QWidget):
 
     def __init__(
         self,
-        up: str = "👍",
-        down: str = "👎",
+        up: str = "✓",
+        down: str = "✗",
         *,
         up_tip: str = "Good answer",
         down_tip: str = "Bad answer",

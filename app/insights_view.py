@@ -67,8 +67,9 @@ class InsightsView(QWidget):
         self.drift.setFrameShape(QFrame.Shape.StyledPanel)
 
         axis = {"bottom": pg.DateAxisItem()}
-        self.latency = pg.PlotWidget(title="Latency per stage (p50, ms)", axisItems=axis)
+        self.latency = pg.PlotWidget(title="Latency per stage, ms (p50 solid, p95 dashed)", axisItems=axis)
         self.latency.addLegend(offset=(-10, 10))
+        self.latency.setLogMode(y=True)  # milliseconds of search and seconds of generation on one chart
         self.volume = pg.PlotWidget(title="Queries per day", axisItems={"bottom": pg.DateAxisItem()})
         self.quality = pg.PlotWidget(
             title="Self-evaluation (hybrid MRR@10)", axisItems={"bottom": pg.DateAxisItem()}
@@ -107,8 +108,8 @@ class InsightsView(QWidget):
             f"not in your files <b>{_rate(s['not_in_files_rate'])}</b> · "
             f"cache hits <b>{_rate(cache['hit_rate'])}</b> ({cache['time_saved_ms'] / 1000:.1f} s saved) · "
             f"tokens per answer <b>{tok['p50'] if tok['p50'] is not None else '—'}</b> · "
-            f"feedback 👍 {fb['up']} 👎 {fb['down']}, sources helped {fb['sources_helped']} / "
-            f"not {fb['sources_not_helped']}" + (f"<br>Errors: {errors}" if errors else "")
+            f"feedback {fb['up']} helpful, {fb['down']} not; sources {fb['sources_helped']} helped, "
+            f"{fb['sources_not_helped']} did not" + (f"<br>Errors: {errors}" if errors else "")
         )
         lines = []
         for sig in data.drift:
@@ -123,18 +124,22 @@ class InsightsView(QWidget):
         self.latency.clear()
         by_day = s["stages_ms_by_day"]
         for color, stage in zip(COLORS, [st for st in CHART_STAGES if st in by_day], strict=False):
-            pts = [(_day_ts(p["date"]), p["p50"]) for p in by_day[stage] if p["p50"] is not None]
-            if pts:
-                xs, ys = zip(*pts, strict=True)
-                self.latency.plot(
-                    list(xs),
-                    list(ys),
-                    pen=pg.mkPen(color, width=2),
-                    symbol="o",
-                    symbolSize=5,
-                    symbolBrush=color,
-                    name=stage,
-                )
+            for key, style, name in (
+                ("p50", Qt.PenStyle.SolidLine, stage),
+                ("p95", Qt.PenStyle.DashLine, None),
+            ):
+                pts = [(_day_ts(p["date"]), p[key]) for p in by_day[stage] if p[key] is not None]
+                if pts:
+                    xs, ys = zip(*pts, strict=True)
+                    self.latency.plot(
+                        list(xs),
+                        list(ys),
+                        pen=pg.mkPen(color, width=2, style=style),
+                        symbol="o",
+                        symbolSize=5,
+                        symbolBrush=color,
+                        name=name,
+                    )
         self.volume.clear()
         days = s["queries_per_day"]
         if days:
