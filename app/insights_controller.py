@@ -73,10 +73,11 @@ class InsightsController(QObject):
             self._jobs.submit(lambda: self._qlog.source_feedback(query_id, n, chunk_id, helpful))
 
     def clear_history(self) -> None:
-        self._jobs.submit(self._qlog.clear)
+        # Every job looks up self._qlog when it runs: a settings change may have reopened it meanwhile.
+        self._jobs.submit(lambda: self._qlog.clear())
 
     def shutdown(self) -> None:
-        self._jobs.stop(final=self._qlog.close)
+        self._jobs.stop(final=lambda: self._qlog.close())
 
     def _self_evaluated(self, run: querylog.SelfEvalRun | None) -> None:
         if run is not None:

@@ -68,13 +68,22 @@ def void_call_leaks_none() -> bool:
 
 
 def fix_none_refcount() -> bool:
-    """Make `None` immortal if void calls leak it; True when the fix is in place (now or before)."""
+    """Make `None`, `True` and `False` immortal if void calls leak `None`; True when the fix is in place
+    (now or before)."""
     if sys.getrefcount(None) >= _IMMORTAL_REFS:
         return True
     if not void_call_leaks_none():
         return False
-    refcnt = ctypes.c_ssize_t.from_address(id(None))  # ob_refcnt: the first field of every object
-    if abs(refcnt.value - sys.getrefcount(None)) > _PROBES or hasattr(sys, "gettotalrefcount"):
+    if not all(_immortal_layout(obj) for obj in (None, True, False)):
         return False  # not the layout this relies on (a debug build): leave it alone rather than guess
-    refcnt.value += _IMMORTAL_REFS  # under the GIL, like every other change to the count
+    # The same release drops references to True and False too, on paths too many to wrap: pyqtgraph's
+    # addItem/removeItem drop about 12 per plot item (measured), so an Insights view redrawn a few hundred
+    # times would abort with "bool_dealloc". They get the same treatment as None.
+    for obj in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(obj)).value += _IMMORTAL_REFS  # under the GIL, as every change
     return True
+
+
+def _immortal_layout(obj: object) -> bool:
+    refcnt = ctypes.c_ssize_t.from_address(id(obj))  # ob_refcnt: the first field of every object
+    return abs(refcnt.value - sys.getrefcount(obj)) <= _PROBES and not hasattr(sys, "gettotalrefcount")

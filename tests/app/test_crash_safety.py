@@ -22,6 +22,18 @@ def test_void_calls_cannot_use_up_none(qtbot):
         assert sys.getrefcount(None) > 1 << 39
 
 
+def test_charts_redrawn_many_times_cannot_use_up_true(qtbot):
+    import pyqtgraph as pg
+
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    for _ in range(300):  # pyqtgraph's add/remove drop references to True on PySide6 6.12.0
+        plot.plot([1, 2, 3], [1, 2, 3], pen="r", symbol="o")
+        plot.clear()
+    if void_call_leaks_none():
+        assert sys.getrefcount(True) > 1 << 39 and sys.getrefcount(False) > 1 << 39
+
+
 def test_a_chat_that_cannot_be_saved_says_so_and_the_answer_still_comes(qtbot, make_window, docs):
     window = make_window()
     add_and_index(qtbot, window, docs)
