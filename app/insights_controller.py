@@ -74,7 +74,7 @@ class InsightsController(QObject):
 
     def clear_history(self) -> None:
         # Every job looks up self._qlog when it runs: a settings change may have reopened it meanwhile.
-        self._jobs.submit(lambda: self._qlog.clear())
+        self._jobs.submit(lambda: (self._qlog.clear(), self._qlog.flush(timeout=60)))
 
     def shutdown(self) -> None:
         self._jobs.stop(final=lambda: self._qlog.close())
