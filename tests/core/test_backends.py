@@ -266,7 +266,9 @@ def test_when_every_backend_fails_the_answer_keeps_its_quick_answer_and_says_why
     answer = Answerer(FakeSearcher(hits), model, HashEmbedder(), AnswerConfig(decline=False)).ask(
         "What is the capital of Freedonia?"
     )
-    assert answer.text == "" and answer.stopped == "model_error"
+    # Nothing was written, so the reply is the quick answer from the files, with the note saying why.
+    quick = answer.quick_answer
+    assert quick is not None and answer.text == f"{quick.text} [{quick.n}]" and answer.stopped == "model_error"
     assert "No answer backend could answer" in answer.note and "damaged" in answer.note
     assert [(a.backend, a.outcome, a.error_category) for a in answer.attempts] == [
         ("office", "failed", "connection"), ("local:scripted.gguf", "failed", "model_error"),
