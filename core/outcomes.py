@@ -20,34 +20,16 @@ RETRIEVAL_WEAK: Final = "retrieval_weak"  # matches, but below the calibrated re
 DATABASE: Final = "database"  # the index was locked, full, read-only or damaged
 BUG: Final = "bug"  # anything else: a defect in Almanac
 
-ERROR_CATEGORIES: Final = (
-    TIMEOUT,
-    CONNECTION,
-    RATE_LIMIT,
-    CONTEXT_OVERFLOW,
-    MODEL_ERROR,
-    BAD_OUTPUT,
-    CANCELLED,
-    EXTRACTION,
-    RETRIEVAL_EMPTY,
-    RETRIEVAL_WEAK,
-    DATABASE,
-    BUG,
-)
-
-# The ways a model backend can fail (core/backends.py, core/fallback.py): a subset of the above.
+# The ways a model backend can fail (core/backends.py, core/fallback.py).
 BackendCategory = Literal[
     "timeout", "connection", "rate_limit", "context_overflow", "model_error", "bad_output", "cancelled"
 ]
 BACKEND_CATEGORIES: Final[tuple[BackendCategory, ...]] = (
-    TIMEOUT,
-    CONNECTION,
-    RATE_LIMIT,
-    CONTEXT_OVERFLOW,
-    MODEL_ERROR,
-    BAD_OUTPUT,
-    CANCELLED,
-)
+    TIMEOUT, CONNECTION, RATE_LIMIT, CONTEXT_OVERFLOW, MODEL_ERROR, BAD_OUTPUT, CANCELLED
+)  # fmt: skip
+ERROR_CATEGORIES: Final = (
+    *BACKEND_CATEGORIES, EXTRACTION, RETRIEVAL_EMPTY, RETRIEVAL_WEAK, DATABASE, BUG
+)  # fmt: skip
 
 # Plain words for each category, for the stats view and `almanac stats`.
 DESCRIPTIONS: Final = {

@@ -19,26 +19,25 @@ def set_data_dir(path: str | os.PathLike[str] | None) -> None:
     _override = Path(path).expanduser().resolve() if path else None
 
 
-def data_dir() -> Path:
-    if _override is not None:
-        base = _override
-    elif os.environ.get("ALMANAC_HOME"):
-        base = Path(os.environ["ALMANAC_HOME"]).expanduser().resolve()
+def _folder(override: Path | None, variable: str, default: str) -> Path:
+    if override is not None:
+        base = override
+    elif os.environ.get(variable):
+        base = Path(os.environ[variable]).expanduser().resolve()
     else:
-        base = Path(platformdirs.user_data_dir("Almanac", appauthor=False))
+        base = Path(default)
     base.mkdir(parents=True, exist_ok=True)
     return base
+
+
+def data_dir() -> Path:
+    return _folder(_override, "ALMANAC_HOME", platformdirs.user_data_dir("Almanac", appauthor=False))
 
 
 def cache_dir() -> Path:
     """Machine-wide derived files that any data folder may reuse (model exports): `$ALMANAC_CACHE`, else the
     platform's user cache folder. Deleting it costs only the time to remake what was in it."""
-    if os.environ.get("ALMANAC_CACHE"):
-        base = Path(os.environ["ALMANAC_CACHE"]).expanduser().resolve()
-    else:
-        base = Path(platformdirs.user_cache_dir("Almanac", appauthor=False))
-    base.mkdir(parents=True, exist_ok=True)
-    return base
+    return _folder(None, "ALMANAC_CACHE", platformdirs.user_cache_dir("Almanac", appauthor=False))
 
 
 def db_path() -> Path:
