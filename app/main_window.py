@@ -12,17 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from almanac.core import paths
-from almanac.core.answer import QuickAnswerFound
 from almanac.core.embedding import Embedder, SentenceTransformerEmbedder
-from almanac.core.errors import AlmanacError, Cancelled
+from almanac.core.errors import AlmanacError
 from almanac.core.indexer import SyncReport
 from almanac.core.settings import Settings
 from almanac.core.watch import AppliedReport
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
-    QFileDialog,
     QMainWindow,
     QSplitter,
     QStackedWidget,
@@ -33,10 +30,9 @@ from PySide6.QtWidgets import (
 
 from . import messages
 from .ask_controller import AskController, LLMFactory, default_llm
-from .chat_export import export_conversation, suggested_name
+from .chat_session import ChatSession
 from .chat_view import ChatView
 from .conversation_list import ConversationList
-from .conversations import DEFAULT_TITLE, Conversation, ConversationStore, Turn, new_conversation, title_from
 from .document_text import DocumentTexts
 from .drift_banner import DriftBanner
 from .index_controller import IndexController, LibraryState, WatcherFactory, default_watcher
@@ -102,22 +98,27 @@ class MainWindow(QMainWindow):
             db_path=db_path, settings=self.settings, on_error=self.reporter.report, parent=self
         )
         self._insights_dialog: InsightsDialog | None = None
-        self.store = ConversationStore()
-        self._convs: list[Conversation] = []
-        self._current: Conversation | None = None
-        self._pending: tuple[Conversation, Turn] | None = None  # the question being answered
-        self._partial = ""  # its answer so far
-        self._selected_turn: int | None = None
         self._settings_dialog: SettingsDialog | None = None
         self._shut_down = False
         self._library_folders: list[str] | None = None  # as last reported; None before the library opens
 
         self._build_widgets()
+        self.chats = ChatSession(
+            self,
+            chat=self.chat,
+            chat_list=self.conversation_list,
+            sources=self.sources,
+            timings=self.timings,
+            asker=self.asker,
+            insights=self.insights,
+            status=self.status,
+            report=self.reporter.report,
+        )
         self._build_actions()
         self._connect()
         self._ui = UiState()
         self._ui.restore(self, self._splitters(), self.sidebar)
-        self._load_conversations()
+        self.chats.load(self._ui.conversation)
         if self._ui.flag("watch_paused"):
             self.index.set_watch_paused(True)  # before the watcher starts: it starts paused
 
@@ -190,15 +191,16 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         self._menus: dict = {}
         self._action("&File", "&Add Folder…", self.library_panel.choose_folder, "Ctrl+O")
-        self._action("&File", "&Export Chat as Markdown…", self.export_chat, "Ctrl+Shift+S")
+        self._action("&File", "&Export Chat as Markdown…", self.chats.export_chat, "Ctrl+Shift+S")
         self._action("&File", "&Settings…", self.open_settings, "Ctrl+,")
         self._action("&File", "&Models…", self.open_models)
         self._action("&File", "&Quit", self.close, "Ctrl+Q")
-        self._action("&Chat", "&New Chat", self.new_conversation, "Ctrl+N")
+        self._action("&Chat", "&New Chat", self.chats.new_conversation, "Ctrl+N")
         self._action("&Chat", "&Ask a Question", self.focus_question, "Ctrl+L")
         self._action("&Chat", "&Rename Chat", self._rename_current, "F2")
-        self._action("&Chat", "&Delete Chat", self._delete_current)
-        self.copy_action = self._action("&Chat", "&Copy Answer", self.copy_selected_answer, "Ctrl+Shift+C")
+        self._action("&Chat", "&Delete Chat", self.chats.delete_current)
+        chats = self.chats
+        self.copy_action = self._action("&Chat", "&Copy Answer", chats.copy_selected_answer, "Ctrl+Shift+C")
         self.stop_action = self._action("&Chat", "&Stop Answer", self.asker.stop, "Esc")
         self.stop_action.setEnabled(False)
         self._action("&Library", "&Re-index All", lambda: self.index.index(), "F5")
@@ -226,7 +228,7 @@ class MainWindow(QMainWindow):
         idx.progressChanged.connect(self.tray.show_progress)
         self.welcome.addFolderRequested.connect(lambda: self.library_panel.choose_folder())
         self.welcome.samplesRequested.connect(self.add_samples)
-        self.suggestions.questionChosen.connect(self.ask)
+        self.suggestions.questionChosen.connect(self.chats.ask)
         self.suggestions.dismissed.connect(self._hide_suggestions)
         idx.busyChanged.connect(self.library_panel.set_indexing)
         idx.busyChanged.connect(self.status.set_indexing)
@@ -249,260 +251,19 @@ class MainWindow(QMainWindow):
         idx.watchApplied.connect(self._watch_applied)
 
         ask.modelStateChanged.connect(self.status.set_model_state)
-        ask.quickAnswered.connect(self._quick_answer)
-        ask.tokensArrived.connect(self._tokens)
-        ask.answered.connect(self._answered)
-        ask.askFailed.connect(self._ask_failed)
         ask.busyChanged.connect(chat.set_answering)
         ask.busyChanged.connect(self.stop_action.setEnabled)
-
-        chat.askRequested.connect(self.ask)
         chat.stopRequested.connect(ask.stop)
-        chat.turnSelected.connect(self.select_turn)
-        chat.citationClicked.connect(self.show_citation)
-        chat.copyRequested.connect(self.copy_answer)
-        chat.askAgainRequested.connect(self.ask_again)
-        chat.feedbackGiven.connect(self.give_feedback)
-        self.sources.sourceFeedback.connect(self.give_source_feedback)
-
-        conv = self.conversation_list
-        conv.newRequested.connect(self.new_conversation)
-        conv.conversationSelected.connect(self._open_conversation_id)
-        conv.renameRequested.connect(self.rename_conversation)
-        conv.deleteRequested.connect(self._confirm_delete)
-
-    # -- conversations ---------------------------------------------------------------------------------
-
-    def _load_conversations(self) -> None:
-        self._convs = self.store.list()
-        last = self._ui.conversation
-        current = next((c for c in self._convs if c.id == last), self._convs[0] if self._convs else None)
-        if current is None:
-            self.new_conversation()
-        else:
-            self.open_conversation(current)
-
-    def _refresh_list(self) -> None:
-        self.conversation_list.set_conversations(self._convs, self._current.id if self._current else None)
-
-    def new_conversation(self) -> Conversation:
-        if self._current is not None and not self._current.turns:
-            conv = self._current  # an empty chat is already open: no second one
-        else:
-            conv = new_conversation()  # saved with its first question, so empty chats do not pile up
-            self._convs.insert(0, conv)
-        self.open_conversation(conv)
-        self.chat.input.setFocus()
-        return conv
-
-    def open_conversation(self, conv: Conversation) -> None:
-        self._current = self.store.load(conv)
-        last = len(conv.turns) - 1
-        streaming = self._pending is not None and self._pending[0] is conv
-        selected = next((i for i in range(last, -1, -1) if conv.turns[i].answer is not None), None)
-        self.chat.set_turns(conv.turns, selected, stream_text=self._partial if streaming else None)
-        self._refresh_list()
-        self.select_turn(selected)
-        self._update_suggestions()
-
-    def _open_conversation_id(self, conv_id: str) -> None:
-        conv = next((c for c in self._convs if c.id == conv_id), None)
-        if conv is not None and conv is not self._current:
-            self.open_conversation(conv)
-
-    def rename_conversation(self, conv_id: str, title: str) -> None:
-        conv = next((c for c in self._convs if c.id == conv_id), None)
-        if conv is not None and title:
-            conv.title = title
-            self._save(self.store.load(conv))
-        self._refresh_list()
-
-    def delete_conversation(self, conv_id: str) -> None:
-        conv = next((c for c in self._convs if c.id == conv_id), None)
-        if conv is None:
-            return
-        if self._pending is not None and self._pending[0] is conv:
-            self.asker.stop()
-        self._convs.remove(conv)
-        self._write(lambda: self.store.delete(conv, self._convs))
-        if conv is self._current:
-            self._current = None
-            if self._convs:
-                self.open_conversation(self._convs[0])
-            else:
-                self.new_conversation()
-        self._refresh_list()
-
-    def _confirm_delete(self, conv_id: str) -> None:
-        conv = next((c for c in self._convs if c.id == conv_id), None)
-        if conv is None:
-            return
-        if not conv.turns and conv.loaded:
-            self.delete_conversation(conv_id)
-            return
-        messages.ask(
-            self,
-            "Delete Chat",
-            f"Delete the chat “{conv.title}”?",
-            yes="Delete",
-            on_yes=lambda: self.delete_conversation(conv_id),
-        )
-
-    def _save(self, conv: Conversation) -> None:
-        self._write(lambda: self.store.save(conv, self._convs))
-
-    def _write(self, write: Callable[[], None]) -> None:
-        """Chats are small files written here; a full or read-only disk is said plainly, and the chat
-        goes on in memory."""
-        try:
-            write()
-        except OSError as err:
-            where = err.filename or self.store.folder
-            self.reporter.report(AlmanacError(f"Cannot save your chats in {where}: {err.strerror or err}"))
-
-    def _rename_current(self) -> None:
-        self.sidebar.setCurrentWidget(self.conversation_list)
-        self.conversation_list.rename_current()
-
-    def _delete_current(self) -> None:
-        if self._current is not None:
-            self._confirm_delete(self._current.id)
-
-    # -- asking ----------------------------------------------------------------------------------------
-
-    def ask_again(self, turn: int) -> None:
-        """The question of `turn`, answered anew past the answer cache."""
-        if self._current is not None and 0 <= turn < len(self._current.turns):
-            self.ask(self._current.turns[turn].question, fresh=True)
-
-    def ask(self, question: str, *, fresh: bool = False) -> None:
-        question = question.strip()
-        if not question or self.asker.busy:
-            return
-        conv = self._current or self.new_conversation()
-        if not conv.turns and conv.title == DEFAULT_TITLE:
-            conv.title = title_from(question)
-        turn = Turn(question)
-        conv.turns.append(turn)
-        self._pending, self._partial = (conv, turn), ""
-        self._convs.sort(key=lambda c: c is not conv)  # the active chat moves to the top
-        self._save(conv)
-        self._refresh_list()
-        self.chat.set_turns(conv.turns, self._selected_turn, stream_text="")
-        self._update_suggestions()
-        self.asker.ask(question, fresh=fresh)
-
-    def _tokens(self, text: str) -> None:
-        self._partial += text
-        if self._pending is not None and self._pending[0] is self._current:
-            self.chat.append_stream(text)
-
-    def _quick_answer(self, found: QuickAnswerFound) -> None:
-        if self._pending is not None and self._pending[0] is self._current:
-            self.chat.show_quick_answer(found.quick_answer, found.source)
-
-    def _answered(self, answer: object) -> None:
-        if self._pending is None:
-            return
-        conv, turn = self._pending
-        self._pending, self._partial = None, ""
-        turn.answer = answer  # type: ignore[assignment]
-        self._finish_turn(conv, turn)
-
-    def _ask_failed(self, err: BaseException) -> None:
-        if self._pending is None:
-            return
-        conv, turn = self._pending
-        self._pending, self._partial = None, ""
-        if isinstance(err, Cancelled):
-            turn.error = "Stopped before the answer began."
-        elif isinstance(err, AlmanacError):
-            turn.error = str(err)
-        else:
-            turn.error = "Something went wrong; see the log file."
-        self._finish_turn(conv, turn)
-
-    def _finish_turn(self, conv: Conversation, turn: Turn) -> None:
-        if conv not in self._convs:
-            return  # deleted while it was being answered
-        self._save(conv)
-        if conv is self._current:
-            self.chat.end_stream()
-            self.select_turn(conv.turns.index(turn) if turn.answer is not None else self._selected_turn)
-
-    def select_turn(self, index: int | None) -> None:
-        turns = self._current.turns if self._current else []
-        answer = turns[index].answer if index is not None and 0 <= index < len(turns) else None
-        self._selected_turn = index if answer is not None else None
-        self.chat.select_turn(self._selected_turn)
-        self.sources.set_answer(answer)
-        if answer is not None and index is not None:
-            self.sources.set_source_feedback(turns[index].source_feedback)
-        self.timings.set_answer(answer)
-        self.copy_action.setEnabled(answer is not None)
-
-    def give_feedback(self, index: int, value: int) -> None:
-        """Thumbs up / down on an answer: kept with the chat and in the query log."""
-        turns = self._current.turns if self._current else []
-        if not 0 <= index < len(turns) or turns[index].answer is None:
-            return
-        turns[index].feedback = value
-        self.insights.feedback(turns[index].answer.query_id, value)
-        self._save(self._current)
-        streaming = self._pending is not None and self._pending[0] is self._current
-        self.chat.set_turns(turns, self._selected_turn, stream_text=self._partial if streaming else None)
-
-    def give_source_feedback(self, n: int, value: int) -> None:
-        """Whether source [n] of the selected answer helped: kept with the chat and in the query log."""
-        turns = self._current.turns if self._current else []
-        index = self._selected_turn
-        if index is None or not 0 <= index < len(turns) or turns[index].answer is None:
-            return
-        turn = turns[index]
-        turn.source_feedback[n] = value
-        chunk = next((s.hit.chunk_id for s in turn.answer.sources if s.n == n), None)
-        self.insights.source_feedback(turn.answer.query_id, n, chunk, None if value == 0 else value > 0)
-        self._save(self._current)
-
-    def show_citation(self, turn: int, n: int) -> None:
-        if turn != self._selected_turn:
-            self.select_turn(turn)
-        self.sources.select_source(n)
-
-    def copy_answer(self, index: int) -> None:
-        turns = self._current.turns if self._current else []
-        if 0 <= index < len(turns) and turns[index].answer is not None:
-            QApplication.clipboard().setText(turns[index].answer.text)
-            self.status.showMessage("Answer copied", 3000)
-
-    def copy_selected_answer(self) -> None:
-        if self._selected_turn is not None:
-            self.copy_answer(self._selected_turn)
+        self.chats.chatChanged.connect(self._update_suggestions)
+        self.chats.answerSelected.connect(self.copy_action.setEnabled)
 
     def focus_question(self) -> None:
         self.chat.input.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.chat.input.selectAll()
 
-    def export_chat(self, path: Path | None = None) -> Path | None:
-        """Write the open chat, with its sources, as Markdown; asks where unless `path` is given."""
-        conv = self._current
-        if conv is None or not conv.turns:
-            self.status.showMessage("This chat has no questions to export yet.", 4000)
-            return None
-        if path is None:
-            name, _ = QFileDialog.getSaveFileName(
-                self, "Export Chat", str(Path.home() / suggested_name(conv)), "Markdown (*.md);;All files (*)"
-            )
-            if not name:
-                return None
-            path = Path(name)
-        try:
-            export_conversation(conv, path)
-        except OSError as err:
-            self.reporter.report(AlmanacError(f"Cannot write {path}: {err.strerror or err}"))
-            return None
-        self.status.showMessage(f"Chat exported to {path}", 5000)
-        return path
+    def _rename_current(self) -> None:
+        self.sidebar.setCurrentWidget(self.conversation_list)
+        self.conversation_list.rename_current()
 
     # -- library ---------------------------------------------------------------------------------------
 
@@ -539,8 +300,8 @@ class MainWindow(QMainWindow):
         show = (
             self._library_folders is not None
             and samples in self._library_folders
-            and self._current is not None
-            and not self._current.turns
+            and self.chats.current is not None
+            and not self.chats.current.turns
             and not self._ui.flag("suggestions_hidden")
         )
         self.suggestions.setVisible(show)
@@ -700,14 +461,9 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
-        self._ui.conversation = self._current.id if self._current else ""
+        self._ui.conversation = self.chats.current.id if self.chats.current else ""
         self._ui.save(self, self._splitters(), self.sidebar)
-        if self._pending is not None:
-            conv, turn = self._pending
-            turn.error = "Almanac was closed before this answer was finished."
-            self._pending = None
-            if conv in self._convs:
-                self._save(conv)
+        self.chats.abandon()
         self.asker.shutdown()
         self.index.shutdown()
         self.documents.shutdown()

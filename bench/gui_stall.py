@@ -102,7 +102,7 @@ def main() -> None:
 
     rows.append(phase("indexing", lambda: window.index.add_folders([str(folder)]), indexed))
     for i, (label, q) in enumerate(zip(("answering, cold (LLM load)", "answering, warm"), questions, strict=True)):
-        rows.append(phase(label, lambda q=q: window.ask(q), lambda i=i: state["answers"] > i and not window.asker.busy))
+        rows.append(phase(label, lambda q=q: window.chats.ask(q), lambda i=i: state["answers"] > i and not window.asker.busy))
     window.close()
     app.processEvents()
 

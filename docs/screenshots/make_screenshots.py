@@ -73,7 +73,7 @@ def main() -> int:
         wait_until(lambda: window.suggestions.isVisible())
         settle()
 
-        window.ask(SAMPLE_QUESTIONS[0])
+        window.chats.ask(SAMPLE_QUESTIONS[0])
         wait_until(lambda: not window.asker.busy)
         settle(1.0)
         answer = save("first-answer.png")

@@ -95,7 +95,7 @@ def test_conversations_survive_a_restart_and_can_be_renamed_and_deleted(qtbot, m
     add_and_index(qtbot, first, docs)
     with qtbot.waitSignal(first.asker.answered, timeout=30_000):
         ask(qtbot, first, "How often do I water the tomatoes?")
-    first.new_conversation()
+    first.chats.new_conversation()
     with qtbot.waitSignal(first.asker.answered, timeout=30_000):
         ask(qtbot, first, "Where do we stay in Lisbon?")
     first.close()
@@ -112,7 +112,7 @@ def test_conversations_survive_a_restart_and_can_be_renamed_and_deleted(qtbot, m
     item = second.conversation_list.list.item(1)
     item.setText("Garden")  # what an edit in place does
     assert second.conversation_list.titles()[1] == "Garden"
-    second._delete_current()
+    second.chats.delete_current()
     box = next(w for w in second.findChildren(QMessageBox) if w.isVisible())
     qtbot.mouseClick(next(b for b in box.buttons() if b.text() == "Delete"), Qt.MouseButton.LeftButton)
     assert second.conversation_list.titles() == ["Where do we stay in Lisbon?"]

@@ -39,9 +39,9 @@ def test_a_chat_that_cannot_be_saved_says_so_and_the_answer_still_comes(qtbot, m
     add_and_index(qtbot, window, docs)
 
     def disk_full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device", str(window.store.folder / "x.json"))
+        raise OSError(errno.ENOSPC, "No space left on device", str(window.chats.store.folder / "x.json"))
 
-    window.store.save = disk_full
+    window.chats.store.save = disk_full
     with qtbot.waitSignal(window.asker.answered, timeout=30_000):
         window.chat.input.setPlainText("Where do we stay in Lisbon?")
         qtbot.keyClick(window.chat.input, Qt.Key.Key_Return)

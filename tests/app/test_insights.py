@@ -119,14 +119,14 @@ def test_window_feedback_insights_and_history(qtbot, make_window, docs, settings
         qtbot.keyClick(window.chat.input, Qt.Key.Key_Return)
     answer = done.args[0]
     assert answer.query_id is not None
-    qtbot.waitUntil(lambda: window._current.turns[0].answer is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.chats.current.turns[0].answer is not None, timeout=10_000)
 
     window.chat.transcript.anchorClicked.emit(QUrl("feedback:0/1"))  # 👍
-    assert window._current.turns[0].feedback == 1
+    assert window.chats.current.turns[0].feedback == 1
     assert "Helpful" in window.chat.plain_text()
     window.sources.list.setCurrentRow(0)
     window.sources.helped.down.click()  # "Didn't help" on source [1]
-    assert window._current.turns[0].source_feedback == {1: -1}
+    assert window.chats.current.turns[0].source_feedback == {1: -1}
 
     dialog = window.open_insights()
     with qtbot.waitSignal(window.insights.loaded, timeout=30_000) as loaded:
@@ -137,7 +137,7 @@ def test_window_feedback_insights_and_history(qtbot, make_window, docs, settings
     assert "1</b> queries" in dialog.view.figures.text()
 
     # The feedback is kept with the chat across a restart.
-    store_turn = window.store.load(window._current).turns[0]
+    store_turn = window.chats.store.load(window.chats.current).turns[0]
     assert store_turn.feedback == 1 and store_turn.source_feedback == {1: -1}
 
     settings_dialog = window.open_settings()

@@ -69,7 +69,7 @@ def test_samples_index_then_a_suggestion_is_asked_and_answered_from_them(qtbot, 
     assert answer.sources and Path(answer.sources[0].hit.path).name == EXPECTED_FILES[0]
     assert not window.suggestions.isVisible()  # the chat has a question now
 
-    window.new_conversation()  # a fresh chat offers them again, until hidden
+    window.chats.new_conversation()  # a fresh chat offers them again, until hidden
     assert window.suggestions.isVisible()
     window.suggestions.dismissed.emit()
     assert not window.suggestions.isVisible()

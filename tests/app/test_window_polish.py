@@ -44,9 +44,9 @@ def test_shortcuts_focus_the_question_start_a_chat_copy_and_stop(qtbot, make_win
     press(qtbot, window, "Ctrl+Shift+C")
     assert QApplication.clipboard().text() == done.args[0].text
 
-    first = window._current
+    first = window.chats.current
     press(qtbot, window, "Ctrl+N")
-    assert window._current is not first and not window._current.turns
+    assert window.chats.current is not first and not window.chats.current.turns
     assert QApplication.focusWidget() is window.chat.input
 
 
@@ -84,7 +84,7 @@ def test_export_writes_the_chat_with_its_sources(qtbot, make_window, docs, tmp_p
     with qtbot.waitSignal(window.asker.answered, timeout=30_000) as done:
         ask(qtbot, window, "When does the flight to Lisbon leave?")
     answer = done.args[0]
-    out = window.export_chat(tmp_path / "chat.md")
+    out = window.chats.export_chat(tmp_path / "chat.md")
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# When does the flight to Lisbon leave?\n")
     assert "## When does the flight to Lisbon leave?" in text
@@ -113,7 +113,7 @@ def test_markdown_marks_cited_sources_and_failed_turns():
 
 def test_export_with_nothing_asked_writes_nothing(qtbot, make_window, tmp_path):
     window = make_window()
-    assert window.export_chat(tmp_path / "empty.md") is None
+    assert window.chats.export_chat(tmp_path / "empty.md") is None
     assert not (tmp_path / "empty.md").exists()
 
 
