@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ BUNDLED_NAME = "all-MiniLM-L6-v2"
 # cost at most 0.002 nDCG@10, so a fallback or a backend change does not force a re-embed.
 BACKENDS = ("torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "onnx"
+RECENT_TEXTS = 64  # single texts (questions) whose vectors are kept
 # Part of the export cache key: a change to how exports are made must not reuse old files.
 _EXPORT_RECIPE = 1
 _ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -108,6 +110,7 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._lock = threading.Lock()
         self._encode_lock = threading.Lock()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()  # single texts: questions
         self._dim = self._read_dim()
 
     # -- cheap parts, no torch ----------------------------------------------------------------------------
@@ -191,15 +194,29 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         self.load()
         with self._encode_lock:
-            if isinstance(self._model, OnnxEncoder):
-                return self._model.encode(texts, self.batch_size)
-            vectors = self._model.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            # One question is embedded by the cache lookup, the search and the query log in turn: the
+            # last few single texts are remembered so it is encoded once.
+            single = texts[0] if len(texts) == 1 else None
+            if single is not None and single in self._recent:
+                self._recent.move_to_end(single)
+                return self._recent[single][None, :].copy()
+            vectors = self._encode(texts)
+            if single is not None:
+                self._recent[single] = vectors[0].copy()
+                if len(self._recent) > RECENT_TEXTS:
+                    self._recent.popitem(last=False)
+        return vectors
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if isinstance(self._model, OnnxEncoder):
+            return self._model.encode(texts, self.batch_size)
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 

@@ -109,3 +109,25 @@ def test_unknown_backend_is_a_clear_error(monkeypatch):
         SentenceTransformerEmbedder(backend="tensorrt")
     monkeypatch.setenv("ALMANAC_EMBED_BACKEND", "torch")
     assert SentenceTransformerEmbedder().backend == "torch"
+
+
+@pytest.mark.slow
+def test_a_question_is_encoded_once_however_often_it_is_embedded(home, monkeypatch):
+    """Cache lookup, search and query log each embed the question: the model must run once for it."""
+    e = SentenceTransformerEmbedder()
+    e.load()
+    calls: list[list[str]] = []
+    encode = e._encode
+    monkeypatch.setattr(e, "_encode", lambda texts: calls.append(list(texts)) or encode(texts))
+    first = e.embed(["how long does espresso extract?"])
+    first[0, 0] = 42.0  # a caller changing its copy must not change what the next caller gets
+    again = e.embed(["how long does espresso extract?"])
+    assert len(calls) == 1 and again[0, 0] != 42.0
+    assert np.allclose(again, e._encode(["how long does espresso extract?"]), atol=1e-6)
+    e.embed(["a", "b"])  # batches (chunks, sentences) are not remembered
+    e.embed(["a", "b"])
+    assert [len(c) for c in calls] == [1, 1, 2, 2]  # the question, the check above, the batch twice
+    for i in range(embedding.RECENT_TEXTS):  # only the last RECENT_TEXTS single texts are kept
+        e.embed([f"question {i}"])
+    e.embed(["how long does espresso extract?"])
+    assert calls[-1] == ["how long does espresso extract?"]
