@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from almanac.core.indexer import Progress
+from almanac.core.indexer import PREPARING_WORDS, Progress
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -58,6 +58,8 @@ def progress_words(p: Progress, files: tuple[int, int], eta: float | None) -> st
     parts: list[str] = []
     if p.phase == "scanning":
         return "Looking for new and changed files…"
+    if p.phase == "preparing":
+        return PREPARING_WORDS
     if p.phase == "reading":
         parts.append(f"Reading files: {p.files_done:,} of {p.files_total:,}")
     elif p.phase == "embedding":

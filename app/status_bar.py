@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from almanac.core.indexer import Progress
+from almanac.core.indexer import PREPARING_WORDS, Progress
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
@@ -19,6 +19,8 @@ def describe(p: Progress) -> tuple[str, int, int]:
         if p.pages_total:  # a scan being OCR'd: its pages, so a long one is seen to move
             words += f" (OCR: page {min(p.pages_done + 1, p.pages_total):,} of {p.pages_total:,})"
         return (words, p.files_done, p.files_total)
+    if p.phase == "preparing":
+        return PREPARING_WORDS, 0, 0
     if p.phase == "embedding":
         return f"Embedding: {p.chunks_done:,} of {p.chunks_total:,} chunks", p.chunks_done, p.chunks_total
     return "Index up to date", 1, 1

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from almanac.core.indexer import Progress
+from almanac.core.indexer import PREPARING_WORDS, Progress
 
 
 class ProgressLine:
@@ -27,6 +27,8 @@ class ProgressLine:
             line = "Scanning folders…"
         elif p.phase == "reading":
             line = f"Reading   {_bar(p.files_done, p.files_total)} {p.files_done}/{p.files_total} files"
+        elif p.phase == "preparing":
+            line = PREPARING_WORDS
         elif p.phase == "embedding":
             rate = p.chunks_done / max(now - self._started, 1e-9)
             line = (

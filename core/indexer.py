@@ -17,7 +17,7 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from . import db, paths, store, vector_index
+from . import db, keyword_index, paths, store, vector_index
 from .cancel import CancelToken
 from .chunking import chunk_text
 from .embedding import Embedder, TokenCounter
@@ -37,7 +37,7 @@ SECTION_JOIN = "\n\n"  # chunk offsets are into the sections joined with this
 
 @dataclass
 class Progress:
-    phase: str  # "scanning" | "reading" | "embedding" | "done"
+    phase: str  # "scanning" | "reading" | "preparing" (the embedding model) | "embedding" | "done"
     files_done: int = 0
     files_total: int = 0
     chunks_done: int = 0
@@ -48,6 +48,7 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
+PREPARING_WORDS = "Preparing the embedding model (the first start takes a minute)…"
 
 
 @dataclass
@@ -355,6 +356,11 @@ class Indexer:
         notify = progress or (lambda p: None)
         total = store.count_pending(self.conn, documents)
         done = 0
+        if total and not getattr(self.embedder, "loaded", True):
+            # Loading can take a while (the first start converts the model for ONNX Runtime): say so
+            # rather than show "0 of N" for that time.
+            notify(Progress("preparing", chunks_total=total))
+            self.embedder.load()  # type: ignore[attr-defined]
         notify(Progress("embedding", chunks_done=0, chunks_total=total))
         while True:
             if cancel:
@@ -392,6 +398,14 @@ class Indexer:
             vector_index.rebuild(
                 self.conn,
                 self.embedder.dim,
+                checkpoint=cancel.checkpoint if cancel else lambda: None,
+                progress=lambda d, t: notify(Progress("embedding", chunks_done=d, chunks_total=t)),
+            )
+        if documents is None and not keyword_index.ready(self.conn):
+            # An index made before keyword_index: fill it in (resumable; FTS5 answers keyword searches
+            # until it is complete).
+            keyword_index.catch_up(
+                self.conn,
                 checkpoint=cancel.checkpoint if cancel else lambda: None,
                 progress=lambda d, t: notify(Progress("embedding", chunks_done=d, chunks_total=t)),
             )

@@ -145,6 +145,9 @@ def test_progress_words_name_files_passages_embeddings_and_time_left():
     line = progress_words(embedding, (40, 40), 42.0)
     assert line == "40 files read · embedding passages: 120 of 800 · about 40 s left"
     assert progress_words(embedding, (40, 40), 600.0).endswith("about 10 min left")
+    assert progress_words(Progress("preparing", chunks_total=800), (40, 40), None).startswith(
+        "Preparing the embedding model"
+    )
 
 
 def test_eta_comes_from_the_phase_rate_and_restarts_with_each_phase():

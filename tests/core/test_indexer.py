@@ -192,3 +192,26 @@ def test_chunk_size_change_rechunks_every_file(tmp_path, folder, hash_embedder):
         assert lib.conn.execute("SELECT count(*) FROM chunks WHERE text LIKE 'w%'").fetchone()[0] == 8
         assert problems(lib.conn) == []
         assert lib.index().indexed == 0  # and only once
+
+
+class ColdEmbedder(CountingEmbedder):
+    """An embedder that must be loaded first, as the real one is (its first load can take a minute)."""
+
+    loaded = False
+
+    def load(self):
+        self.loaded = True
+
+
+def test_a_cold_embedding_model_is_reported_while_it_loads(tmp_path, folder, hash_embedder):
+    embedder = ColdEmbedder(hash_embedder)
+    seen: list[tuple[str, bool]] = []
+    with Library(tmp_path / "index.db", settings=Settings(chunk_tokens=40), embedder=embedder) as library:
+        library.add_folder(folder)
+        library.index(progress=lambda p: seen.append((p.phase, embedder.loaded)))
+        library.index(progress=lambda p: seen.append((p.phase, embedder.loaded)))  # loaded: said once
+    phases = [phase for phase, _ in seen]
+    assert phases.count("preparing") == 1
+    first = phases.index("preparing")
+    assert seen[first] == ("preparing", False) and "embedding" in phases[first:]
+    assert all(loaded for phase, loaded in seen if phase == "embedding")
