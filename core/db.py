@@ -139,7 +139,15 @@ def _m002_term_counts(conn: apsw.Connection) -> None:
     conn.execute("CREATE VIRTUAL TABLE chunks_fts_vocab USING fts5vocab(chunks_fts, row)")
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_m001_initial, _m002_term_counts]
+def _m003_keyword_index(conn: apsw.Connection) -> None:
+    # Posting arrays for exact BM25 without FTS5's scoring of every match (keyword_index.py). An index with
+    # chunks already is filled in by the writer afterwards (keyword_index.catch_up); FTS5 answers until then.
+    from . import keyword_index  # it uses this module's meta helpers
+
+    keyword_index.install(conn)
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_m001_initial, _m002_term_counts, _m003_keyword_index]
 
 
 def schema_version(conn: apsw.Connection) -> int:

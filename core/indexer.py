@@ -17,7 +17,7 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from . import db, paths, store, vector_index
+from . import db, keyword_index, paths, store, vector_index
 from .cancel import CancelToken
 from .chunking import chunk_text
 from .embedding import Embedder, TokenCounter
@@ -398,6 +398,14 @@ class Indexer:
             vector_index.rebuild(
                 self.conn,
                 self.embedder.dim,
+                checkpoint=cancel.checkpoint if cancel else lambda: None,
+                progress=lambda d, t: notify(Progress("embedding", chunks_done=d, chunks_total=t)),
+            )
+        if documents is None and not keyword_index.ready(self.conn):
+            # An index made before keyword_index: fill it in (resumable; FTS5 answers keyword searches
+            # until it is complete).
+            keyword_index.catch_up(
+                self.conn,
                 checkpoint=cancel.checkpoint if cancel else lambda: None,
                 progress=lambda d, t: notify(Progress("embedding", chunks_done=d, chunks_total=t)),
             )

@@ -1,9 +1,10 @@
 """Hybrid retrieval: vector KNN in sqlite-vec and BM25 in FTS5, fused by reciprocal rank.
 
 Vectors: the index that fits the library's size (`vector_index`): vec0's exact scan for small libraries,
-its DiskANN graph for large ones; `exact=True` scans every vector instead, for verification. Keywords: one
-FTS5 query over every content word, and before it one over the query's exact sequences (identifiers such as
-`ERR_CONN_RESET` or `jit.flush`, and quoted phrases), whose matches rank first. In hybrid mode the keyword
+its DiskANN graph for large ones; `exact=True` scans every vector instead, for verification. Keywords: BM25
+over every content word (one FTS5 query; in a big library keyword_index's numpy scoring, the same numbers),
+and before it one FTS5 query over the query's exact sequences (identifiers such as `ERR_CONN_RESET` or
+`jit.flush`, and quoted phrases), whose matches rank first. In hybrid mode the keyword
 query runs on a second connection in a worker thread while the query is embedded and the vectors searched
 (apsw releases the GIL inside SQLite). Folder scopes are filtered inside each query, never afterwards.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from . import db, store, vector_index
+from . import db, keyword_index, store, vector_index
 from .embedding import Embedder
 from .errors import QueryError
 from .hits import Hit, Mode, SearchResult
@@ -40,6 +42,10 @@ MAX_QUERY_TERMS = 64
 # chunks are left out. Small libraries never get there: their ranking is FTS5's over every word. The
 # fraction was chosen on SciFact train with the pruning forced on (0.2 and 0.1 both cost 0.002 nDCG@10; the
 # larger one, leaving out fewer words) and read once on test: -0.003 (bench.scifact --prune).
+# Above this many chunks, once keyword_index is complete, the words are scored by it (exact: the same BM25 as
+# FTS5, without FTS5 scoring every match); scoped searches and smaller libraries ask FTS5. Until the index is
+# complete, frequent words are left out instead:
+KEYWORD_INDEX_MIN_CHUNKS = 20_000
 PRUNE_MIN_POSTINGS = 50_000
 PRUNE_DF_FRACTION = 0.2
 MAX_PHRASES = 8
@@ -220,7 +226,7 @@ class Searcher:
         self.exact = exact  # scan every vector instead of the graph: slow at scale, for verification
         self._kw_conn: apsw.Connection | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._tokenizers: dict[int, apsw.FTS5Tokenizer] = {}  # per connection: FTS5 query-side stemming
+        self._tokens: dict[int, keyword_index.Tokens] = {}  # per connection: FTS5 query-side stemming
 
     def close(self) -> None:
         if self._pool is not None:
@@ -295,19 +301,41 @@ class Searcher:
         """(chunk id, bm25) best first: passages with an exact sequence of the query first, then the rest."""
         conn = conn or self.conn
         parsed = KeywordQuery.parse(query)
-        parsed.words = self._affordable_words(conn, parsed.words)
+        terms = self._index_terms(conn, parsed.words) if scope is None else None
+        if terms is None:
+            parsed.words = self._affordable_words(conn, parsed.words)
         named = [i for i in parsed.identifiers if parsed.looks_up(i) and self._names_few(conn, i)]
-        exact = parsed.phrases + named
+        parts: list[Callable[[], list[tuple[int, float]]]] = []
+        if (match := phrases_match(parsed.phrases + named)) is not None:
+            parts.append(lambda m=match: self._fts(conn, m, depth, scope))
+        if terms is not None:
+            parts.append(lambda: keyword_index.search(conn, terms, depth))
+        elif (match := parsed.words_match()) is not None:
+            parts.append(lambda m=match: self._fts(conn, m, depth, scope))
         out: list[tuple[int, float]] = []
         seen: set[int] = set()
-        for match in (phrases_match(exact), parsed.words_match()):
-            if match is None or len(out) >= depth:
-                continue
-            for cid, score in self._fts(conn, match, depth, scope):
+        for part in parts:
+            if len(out) >= depth:
+                break
+            for cid, score in part():
                 if cid not in seen:
                     seen.add(cid)
                     out.append((cid, score))
         return out[:depth]
+
+    def _index_terms(self, conn: apsw.Connection, words: list[str]) -> list[str] | None:
+        """The words as keyword_index terms, when that index should answer: it is complete, the library is
+        big enough for FTS5's scoring to be slow, and every word is one token (FTS5 matches a word that
+        splits into several as a phrase)."""
+        if not words or not keyword_index.ready(conn) or fts_row_count(conn) < KEYWORD_INDEX_MIN_CHUNKS:
+            return None
+        terms = []
+        for word in words:
+            tokens = self._query_tokens(conn, word)
+            if len(tokens) != 1:
+                return None
+            terms.append(tokens[0])
+        return terms
 
     @staticmethod
     def _names_few(conn: apsw.Connection, identifier: str) -> bool:
@@ -336,16 +364,19 @@ class Searcher:
 
     def _document_frequency(self, conn: apsw.Connection, word: str) -> int:
         """Chunks holding `word` (as FTS5 indexes it: porter-stemmed, folded), from FTS5's own index."""
-        tokenizer = self._tokenizers.get(id(conn))
-        if tokenizer is None:
-            tokenizer = conn.fts5_tokenizer("porter", ["unicode61", "remove_diacritics", "2"])
-            self._tokenizers[id(conn)] = tokenizer
-        tokens = [t[2] for t in tokenizer(word.encode("utf-8"), apsw.FTS5_TOKENIZE_QUERY, None)]
+        tokens = self._query_tokens(conn, word)
         counts = [
             (conn.execute("SELECT doc FROM chunks_fts_vocab WHERE term = ?", (t,)).fetchone() or (0,))[0]
             for t in tokens
         ]
         return min(counts, default=0)
+
+    def _query_tokens(self, conn: apsw.Connection, word: str) -> list[str]:
+        """`word` as FTS5 indexes it (porter-stemmed, folded): usually one token."""
+        tokens = self._tokens.get(id(conn))
+        if tokens is None:
+            tokens = self._tokens[id(conn)] = keyword_index.Tokens(conn)
+        return tokens.query(word)
 
     @staticmethod
     def _fts(conn: apsw.Connection, match: str, depth: int, scope: Scope | None) -> list[tuple[int, float]]:

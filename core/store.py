@@ -18,7 +18,7 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from . import db, vector_index
+from . import db, keyword_index, vector_index
 from .chunking import Chunk
 from .paths import is_within
 
@@ -181,6 +181,7 @@ def replace_document(
     with conn:
         doc_id = _upsert_document(conn, folder_id, path, size, mtime_ns, digest, kind, title, "indexed", None)
         conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+        fts_rows = []
         for ord_, c in enumerate(chunks):
             conn.execute(
                 "INSERT INTO chunks(document_id, ord, page, heading, start, end, text, text_hash)"
@@ -196,11 +197,9 @@ def replace_document(
                     text_hash(c.chunk.text),
                 ),
             )
-            chunk_id = conn.last_insert_rowid()
-            conn.execute(
-                "INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)",
-                (chunk_id, _fts_text(c), title, display_path(path)),
-            )
+            fts_rows.append((conn.last_insert_rowid(), _fts_text(c), title, display_path(path)))
+        conn.executemany("INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)", fts_rows)
+        keyword_index.add(conn, fts_rows)
     return doc_id
 
 
@@ -238,14 +237,16 @@ def move_document(
         rows = conn.execute(
             "SELECT id, heading, text FROM chunks WHERE document_id = ?", (doc_id,)
         ).fetchall()
-        for chunk_id, heading, text in rows:
-            fts_text = f"{heading}\n{text}" if heading else text
+        fts_rows = [
+            (chunk_id, f"{heading}\n{text}" if heading else text, title, display_path(new_path))
+            for chunk_id, heading, text in rows
+        ]
+        for row in fts_rows:
             # A contentless FTS row can only be replaced whole.
-            conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", (chunk_id,))
-            conn.execute(
-                "INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)",
-                (chunk_id, fts_text, title, display_path(new_path)),
-            )
+            conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", (row[0],))
+            conn.execute("INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)", row)
+        keyword_index.forget(conn, [r[0] for r in fts_rows])
+        keyword_index.add(conn, fts_rows)
 
 
 def delete_documents(conn: apsw.Connection, doc_ids: Iterable[int]) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from almanac.core import vector_index
+import numpy as np
+from almanac.core import keyword_index, vector_index
 
 
 def problems(conn) -> list[str]:
@@ -42,4 +43,12 @@ def problems(conn) -> list[str]:
     ).fetchone()[0]
     if failed_with_chunks:
         out.append(f"{failed_with_chunks} chunks of failed documents")
+    if keyword_index.ready(conn):  # every chunk's postings, in the blocks (less those masked) or pending
+        held = set()
+        for (blob,) in conn.execute("SELECT ids FROM kw_blocks"):
+            held |= set(np.frombuffer(blob, np.uint32).tolist())
+        held -= {r[0] for r in conn.execute("SELECT chunk_id FROM kw_removed")}
+        held |= {r[0] for r in conn.execute("SELECT chunk_id FROM kw_pending")}
+        if held != chunk_ids:
+            out.append(f"keyword index out of step: {len(held - chunk_ids)} orphans, {len(chunk_ids - held)} missing")
     return out

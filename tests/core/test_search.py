@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from almanac.core import search
 from almanac.core.embedding import HashEmbedder
 from almanac.core.errors import QueryError
 from almanac.core.library import Library
@@ -16,6 +17,13 @@ from almanac.core.search import (
     rrf,
 )
 from almanac.core.settings import Settings
+
+
+@pytest.fixture(params=["fts5", "keyword_index"])
+def words_by(request, monkeypatch):
+    """The query's words scored by FTS5 (small libraries) or by keyword_index (big ones), forced here."""
+    monkeypatch.setattr(search, "KEYWORD_INDEX_MIN_CHUNKS", 0 if request.param == "keyword_index" else 10**9)
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +71,7 @@ def test_fts_hostile_queries_never_fail(indexed, query, mode):
     assert isinstance(result.hits, list)
 
 
-def test_hostile_queries_still_find(indexed):
+def test_hostile_queries_still_find(indexed, words_by):
     _, searcher = indexed
     for q in ["kettle NEAR vinegar", "title:kettle", "(((kettle", '"kettle']:
         hits = searcher.search(q, k=3, mode="keyword").hits
@@ -86,7 +94,7 @@ def test_fts_query_quotes_everything():
     assert fts_query("... !!!") is None
 
 
-def test_hit_explains_its_rank(indexed):
+def test_hit_explains_its_rank(indexed, words_by):
     _, searcher = indexed
     hit = searcher.search("descale kettle vinegar", k=3).hits[0]
     assert hit.path.endswith("kettle.md")
@@ -210,19 +218,19 @@ def identifiers(tmp_path_factory):
 @pytest.mark.parametrize(
     "query", ["WOMBAT-OK-14", "ERR_CONN_RESET", "jit.flush", "what happened to WOMBAT-OK-14?", "why ERR_CONN_RESET"]
 )
-def test_exact_identifier_ranks_first(identifiers, query):
+def test_exact_identifier_ranks_first(identifiers, query, words_by):
     hits = identifiers.search(query, k=5, mode="keyword").hits
     assert hits[0].path.endswith("incident.txt"), [h.path.rsplit("/", 1)[1] for h in hits]
     hybrid = identifiers.search(query, k=5, mode="hybrid").hits
     assert any(h.path.endswith("incident.txt") and h.keyword_rank == 1 for h in hybrid)
 
 
-def test_parts_still_match_without_the_sequence(identifiers):
+def test_parts_still_match_without_the_sequence(identifiers, words_by):
     names = {h.path.rsplit("/", 1)[1] for h in identifiers.search("WOMBAT-OK-14", k=10, mode="keyword").hits}
     assert {"incident.txt", "a.txt", "b.txt"} <= names
 
 
-def test_quoted_phrase_matches_as_phrase(identifiers):
+def test_quoted_phrase_matches_as_phrase(identifiers, words_by):
     hits = identifiers.search('"green tea"', k=5, mode="keyword").hits
     assert hits[0].path.endswith("g.txt")
     assert hits[1].path.endswith("f.txt")  # both words, not as a phrase: after it
