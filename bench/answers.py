@@ -11,6 +11,8 @@ cached under ~/.cache/almanac-bench/answers/ (rebuilt when the docs or the chunk
   old    bench/legacy_answer.py: the pipeline before issue 9 (whole chunks, 384 answer tokens), frozen
   new    core's answer pipeline as it is now (core.pipeline.AnswerPipeline when present, else core.answer.Answerer)
   quick  the new pipeline's quick answer alone (no model): its text, cited as its source [n]
+`--pipelines quick` runs only that row, without loading the model: search, quick answer and the decline
+decision (core.decline), in seconds; with --json, each reply carries the decision's signals (`support`).
 Each pipeline has its own model instance, as in production; questions alternate which pipeline goes first.
 Default Settings, except that the answer cache and the query log are off (a rerun must not be answered
 from the cache). Ctrl-C or kill -TERM stops a run and reports the questions it finished.
@@ -51,7 +53,7 @@ from .common import ROOT, cache_dir, eval_dir, table
 from .util import header
 
 QA_PATH = ROOT / "bench" / "qa" / "answers.jsonl"
-QUICK_STRIDE = 5  # --quick: every 5th item of the set (15 of 74, 3 of them unanswerable)
+QUICK_STRIDE = 7  # --quick: every 7th item of the set (16 of 109, 5 of them unanswerable)
 WORD_OVERLAP = 0.6  # share of the key answer's words the reply must hold
 WARMUP_QUESTION = "What is this collection of documents about?"
 
@@ -227,16 +229,17 @@ def bench_settings(settings: Any) -> Any:
 
 
 def _fingerprint(docs: Path, settings: Any) -> str:
-    """What the cached index depends on: the documents and the chunk and embedding settings.
+    """What the cached index depends on: the documents' contents and the chunk and embedding settings.
 
-    Code changes (chunker, extractors) do not count, so that an edit elsewhere does not cost a 10-minute
-    rebuild; pass --rebuild after changing them.
+    Contents, not modification times: a fresh copy of the same documents keeps the index (the indexer's
+    sync notes the new times without re-reading). Code changes (chunker, extractors) do not count, so that
+    an edit elsewhere does not cost a 10-minute rebuild; pass --rebuild after changing them.
     """
     h = hashlib.sha256()
     for path in sorted(docs.rglob("*")):
         if path.is_file():
-            st = path.stat()
-            h.update(f"{path.relative_to(docs).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            h.update(f"{path.relative_to(docs).as_posix()}\0{digest}\n".encode())
     h.update(f"{settings.chunk_tokens}/{settings.chunk_overlap}/{settings.embedding_model}\n".encode())
     return h.hexdigest()[:16]
 
@@ -310,6 +313,7 @@ class Run:
     ttft_ms: float = float("nan")
     total_ms: float = float("nan")
     stopped: str = ""
+    support: dict | None = None  # the decline decision's signals (core.decline.Support), where known
 
 
 def _rel(path: str, docs: Path) -> str:
@@ -465,6 +469,58 @@ class NewPipeline:
             self.searcher.close()
 
 
+class QuickPipeline:
+    """The new pipeline up to its decision, without the model: search, the quick answer and the decline
+    decision, as core.answer.Answerer.ask makes them (kept in step with it), in seconds: for iterating on
+    the decline rule (--pipelines quick). Declined means what it means for `new` (the rule declined);
+    where no sentence qualifies as a quick answer the row states no fact, but does not decline."""
+
+    name = "quick"
+    kind = "core.answer (no model)"
+
+    def __init__(self, db: Path, embedder: Any, settings: Any) -> None:
+        from almanac.core.answer import Answerer
+        from almanac.core.library import open_searcher
+        from almanac.core.pipeline import answer_config
+
+        self.searcher = open_searcher(db, embedder, settings)
+        self.embedder = embedder
+        self.answerer = Answerer(self.searcher, None, embedder, answer_config(settings, settings.context_size))  # type: ignore[arg-type]
+
+    def load(self) -> None:
+        pass
+
+    def ask(self, question: str, docs: Path) -> tuple[Run, None]:
+        from almanac.core.decline import assess, policy_for
+        from almanac.core.quick_answer import pick_quick_answer, rank_sentences
+
+        cfg = self.answerer.config
+        start = time.perf_counter()
+        result = self.searcher.search(question, k=cfg.top_k)
+        hits = [h for h in result.hits if self.answerer.is_relevant(h)]
+        numbered = list(enumerate(hits, start=1))
+        ranked = rank_sentences(question, numbered, self.embedder)
+        support = assess(hits, ranked, question)
+        quick = pick_quick_answer(ranked, numbered, min_score=cfg.quick_min_score)
+        declined = not hits or policy_for(getattr(self.embedder, "name", None)).declines(support)
+        ms = (time.perf_counter() - start) * 1000
+        shown = quick is not None and not declined
+        run = Run(  # declined as the new pipeline would; no quick answer is then no fact, not a decline
+            text=quick.text if shown else "",
+            declined=declined,
+            cited_paths=[_rel(hits[quick.n - 1].path, docs)] if shown else [],
+            retrieved=[h.text for h in hits],
+            quick_ms=ms,
+            total_ms=ms,
+            stopped="declined" if declined else ("quick" if shown else "none"),
+            support=support.to_json(),
+        )
+        return run, None
+
+    def close(self) -> None:
+        self.searcher.close()
+
+
 # -- scoring a run -----------------------------------------------------------------------------------------
 
 
@@ -524,7 +580,7 @@ def _ms(v: float) -> str:
 def report(summary: dict) -> str:
     names = [n for n in ("old", "new", "quick") if n in summary]
     s = summary
-    new = s.get("new")
+    new = s.get("new") or s.get("quick")  # --pipelines quick: the targets it can be held to
     old = s.get("old")
     quick = s.get("quick")
 
@@ -589,7 +645,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N selected questions")
     p.add_argument("--split", choices=["all", "tune", "test"], default="all",
                    help="tune on `tune` only; report `test` (printed beside `all` by default)")
-    p.add_argument("--pipelines", default="old,new", help="comma list of old,new (quick comes with new)")
+    p.add_argument("--pipelines", default="old,new",
+                   help="comma list of old,new (quick comes with new); `quick` alone: no model, seconds")
     p.add_argument("--json", type=Path, help="write the summary and every reply to this file")
     p.add_argument("--verbose", action="store_true", help="one line per question and pipeline")
     p.add_argument("--check", action="store_true", help="only verify the QA set's evidence, then exit")
@@ -629,6 +686,8 @@ def main(argv: list[str] | None = None) -> None:
         pipes["old"] = OldPipeline(db, embedder, settings)
     if "new" in names:
         pipes["new"] = NewPipeline(db, embedder, settings)
+    elif "quick" in names:
+        pipes["quick"] = QuickPipeline(db, embedder, settings)
     kinds = ", ".join(f"{n}: {getattr(pp, 'kind', 'bench.legacy_answer')}" for n, pp in pipes.items())
     n_ans = sum(1 for x in items if x["answerable"])
     print(f"{len(items)} questions ({n_ans} answerable, {len(items) - n_ans} not; split {args.split}"

@@ -372,7 +372,7 @@ class Answerer:
         with timings.stage("quick answer"):
             numbered = [(s.n, s.hit) for s in sources]
             ranked = rank_sentences(question, numbered, self.embedder)
-            support = assess([s.hit for s in sources], ranked)
+            support = assess([s.hit for s in sources], ranked, question)
             quick = pick_quick_answer(ranked, numbered, min_score=cfg.quick_min_score)
         policy = cfg.decline_policy or policy_for(getattr(self.embedder, "name", None))
         if cfg.decline and policy.declines(support):

@@ -131,7 +131,9 @@ def test_qa_set_shape():
         assert numbers or words, x["id"]
         assert (x["page"] is not None) == x["file"].endswith(".pdf"), x["id"]
     tune = [x for x in items if x["split"] == "tune"]
-    assert 0.25 <= len(tune) / len(items) <= 0.4
+    test = [x for x in items if x["split"] == "test"]
+    # The test split is fixed; tune grew with questions written to calibrate the decline rule.
+    assert len(test) >= 49 and 0.25 <= len(tune) / len(items) <= 0.6
     assert {x["answerable"] for x in tune} == {True, False}
     quick = select(items, split="all", quick=True, limit=None)
     assert 12 <= len(quick) <= 18 and any(not x["answerable"] for x in quick)

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from almanac.core.decline import CALIBRATED, WORDS_ONLY, DeclinePolicy, Support, assess, policy_for
+import pytest
+from almanac.core.decline import (
+    CALIBRATED,
+    WORDS_ONLY,
+    DeclinePolicy,
+    Support,
+    asked_kind,
+    assess,
+    holds_kind,
+    policy_for,
+    sentence_window,
+)
 from almanac.core.hits import Hit
 from almanac.core.quick_answer import rank_sentences
 
@@ -28,8 +39,8 @@ def test_the_calibrated_policy_declines_below_the_fitted_similarity():
     weak = Support(top_distance=0.8, best_lexical=0.0, best_semantic=0.35, best_score=0.17)
     assert not policy.declines(strong) and policy.declines(weak)
     assert policy.margin(strong) > 0 > policy.margin(weak)
-    # Meaning decides: the unanswerable questions of the fit scored up to 0.47, the answerable from 0.52.
-    assert policy.declines(Support(0.3, 1.0, 0.47, 0.0)) and not policy.declines(Support(0.9, 0.0, 0.52, 0.0))
+    # Meaning decides beside the kind check: the fit's threshold lies between 0.472 (unanswerable) and 0.477.
+    assert policy.declines(Support(0.3, 1.0, 0.472, 0.0)) and not policy.declines(Support(0.9, 0.0, 0.477, 0.0))
 
 
 def test_other_embedders_are_judged_on_words():
@@ -42,3 +53,89 @@ def test_other_embedders_are_judged_on_words():
 def test_margin_is_the_weighted_sum():
     policy = DeclinePolicy(w_distance=1.0, w_lexical=0.5, w_semantic=2.0, bias=-1.0)
     assert policy.margin(Support(0.25, 0.5, 0.25, 0.0)) == 0.75 + 0.25 + 0.5 - 1.0
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many datasets make up the BEIR benchmark?", "number"),
+        ("How old is Emma when the novel opens?", "number"),  # "when" inside is not "when ...?"
+        ("Which TCP port do nodes listen on?", "number"),
+        ("What is the default maximum number of connections in a pool?", "number"),
+        ("What learning rate was the model trained with?", "number"),
+        ("When was bash 4.3 first made available?", "date"),
+        ("In which year is the novel set?", "date"),
+        ("What is the cover price of the book?", "money"),
+        ("How much does the course cost?", "money"),
+        ("What keeps the rate of new blocks steady?", None),  # the rate is not what it asks for
+        ("What exit status does bash give when a command cannot run?", None),
+        ("Who was the original author of Bash?", None),
+    ],
+)
+def test_the_kind_of_value_a_question_asks_for(question, kind):
+    assert asked_kind(question) == kind
+
+
+def test_a_value_of_the_kind_asked_for():
+    q = "How many GPUs was the model trained on?"
+    assert holds_kind("number", "Training ran on 8 GPUs.", q)
+    assert holds_kind("number", "It ran on eight 32GB GPUs.", q)
+    assert holds_kind("number", "The reader is seventeen.", "How old is the reader?")
+    # Numbers that name or label count nothing, nor does the question's own number.
+    assert not holds_kind("number", "It speaks HTTP/2 and uses l2 regularisation.", q)
+    assert not holds_kind("number", "Think Python, 2nd Edition, Version 2.2.20", q)
+    assert not holds_kind("number", "Paperback, ISBN: 0-9541617-7-7", q)
+    assert not holds_kind("number", "3) Each node works on its block.\n17\n", q)
+    assert not holds_kind("number", "The 21 million passages were split.", "How long did the 21 million take?")
+    assert holds_kind("date", "Bash-4.3 was released on 26 February 2014.", "When was bash 4.3 released?")
+    assert not holds_kind("date", "Bash-4.0 contained the following new features:", "When was bash 6.0 released?")
+    assert holds_kind("money", "Suppose the cover price of a book is $24.95.", "What is the cover price?")
+    assert not holds_kind("money", "Version 2.2.20, 2nd Edition", "What is the cover price?")
+
+
+def test_the_window_takes_what_belongs_to_the_sentence():
+    text = "- `max_connections`, maximum number of connections, or `None`.\n(Default 100)\n- `next` item.\n"
+    start, end = 0, text.index(".\n") + 1
+    assert sentence_window(text, start, end).endswith("(Default 100)")  # a short fragment line
+    text = "- `max_keepalive`, number of keep-alive connections, or `None` to always\nallow. (Defaults 20)\nMore."
+    assert sentence_window(text, 0, text.index("always") + 6).endswith("(Defaults 20)")  # cut at the break
+    text = "A whole sentence.\nThe next line is a sentence of its own with 99 in it.\n"
+    assert sentence_window(text, 0, 17) == "A whole sentence."
+
+
+def test_a_missing_value_declines_whatever_the_similarity():
+    text = "The Zephyr router was released to great acclaim. It ships with a blue case."
+    hits = [hit(1, text, 0.2)]
+    ranked = rank_sentences("When was the Zephyr router released?", [(1, hits[0])], None)
+    support = assess(hits, ranked, "When was the Zephyr router released?")
+    assert support.kind == "date" and support.kind_found is False
+    strong = Support(0.1, 1.0, 0.9, 1.4, kind="date", kind_found=False)
+    assert policy_for("all-MiniLM-L6-v2").margin(strong) > 0
+    assert policy_for("all-MiniLM-L6-v2").declines(strong) and WORDS_ONLY.declines(strong)
+    assert not DeclinePolicy(check_kind=False).declines(strong)
+    found = assess([hit(1, text + " It came out in March 2021.", 0.2)], ranked, "When was the Zephyr router released?")
+    assert found.kind_found is not False  # the ranked sentences still point into the same passage
+
+
+@pytest.mark.slow
+def test_near_topic_questions_with_the_real_embedder(real_embedder):
+    """The case the kind check is for: the passage is on the subject, its best sentence close in meaning,
+    but it does not hold what is asked; the same passage answers a question it does hold."""
+    text = (
+        "The Zephyr 3 router was designed in Lisbon by a small team of network engineers. "
+        "Its admin page listens on port 8443 by default. "
+        "The router's case is made of recycled aluminium."
+    )
+    hits = [hit(1, text, 0.3)]
+    policy = policy_for(real_embedder.name)
+
+    def judge(question: str) -> tuple[Support, bool]:
+        ranked = rank_sentences(question, [(1, hits[0])], real_embedder)
+        support = assess(hits, ranked, question)
+        return support, policy.declines(support)
+
+    answerable, declined = judge("Which port does the Zephyr 3 admin page listen on?")
+    assert answerable.kind == "number" and answerable.kind_found and not declined
+    near, declined = judge("When was the Zephyr 3 router designed?")
+    assert near.kind == "date" and near.kind_found is False and declined
+    assert policy.margin(near) > 0  # similar in meaning: only the kind check declines it
