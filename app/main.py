@@ -97,7 +97,10 @@ def already_running() -> bool:
         return True
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None, *, smoke_seconds: float | None = None) -> int:
+    """Show the window and run the event loop. `smoke_seconds`: print when the event loop is running with
+    the window shown, then quit after that many seconds (the installer's smoke test, packaging/smoke_test.py).
+    """
     if QApplication.instance() is None and preflight():
         return 1  # a system library Qt needs is missing: what to install was printed, not Qt's abort
     start = time.perf_counter()
@@ -115,6 +118,10 @@ def run(argv: list[str] | None = None) -> int:
     window.show()
     quit_on_signals(app)
     log.info("window shown after %.0f ms; data in %s", (time.perf_counter() - start) * 1000, paths.data_dir())
+    if smoke_seconds is not None:
+        shown_ms = (time.perf_counter() - start) * 1000
+        QTimer.singleShot(0, app, lambda: print(f"smoke: window shown after {shown_ms:.0f} ms", flush=True))
+        QTimer.singleShot(int(smoke_seconds * 1000), app, app.quit)
     code = 1
     try:
         code = app.exec()

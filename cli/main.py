@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", help="where the index and settings live (default: $ALMANAC_HOME or the platform's)"
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    p.add_argument("--version", action="version", version=f"almanac {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("add", help="add folders to the library (does not index them)")
@@ -72,8 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     models_cli.add_parser(sub)
     cache_cli.add_parser(sub)
     sub.add_parser("watch", help="keep the index in step with the folders until Ctrl+C")
-    sub.add_parser("gui", help="start the desktop app")
+    s = sub.add_parser("gui", help="start the desktop app")
+    s.add_argument(
+        "--smoke-seconds", type=float, metavar="N", help="quit N seconds after the window shows (smoke test)"
+    )
     return p
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("almanac")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gui":
         from almanac.app.main import run  # Qt is only imported for the GUI
 
-        return run()
+        return run(smoke_seconds=args.smoke_seconds)
     from . import commands
 
     cancel = CancelToken()

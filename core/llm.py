@@ -123,6 +123,7 @@ class LocalLLM(ChatStream):
         from llama_cpp import Llama  # deferred: importing llama_cpp loads the native library
 
         _route_llama_logs()
+        _load_cpu_backends()
 
         def construct(n_ctx: int) -> Any:
             with _safe_model_params():
@@ -410,6 +411,43 @@ def _chat_formatter(llama: Any) -> Any:
 
 
 _patch_lock = threading.Lock()
+
+
+def _load_cpu_backends() -> None:
+    """Load llama.cpp's CPU code where the build keeps it as one library per CPU generation.
+
+    The portable build (`GGML_BACKEND_DL` + `GGML_CPU_ALL_VARIANTS`, what `make package` ships) has
+    `libggml-cpu-<variant>.so` beside `libggml`, and ggml picks at run time the best one this CPU can run
+    (by CPUID). ggml looks for them only in the working folder and beside the executable (Python's, or the
+    frozen program's), so it is pointed at the package's own library folder. A build with its CPU code linked
+    in (the native one `make run` installs) has no such files: nothing to do.
+    """
+    import llama_cpp
+    from llama_cpp import _ggml
+
+    libdir = Path(llama_cpp.__file__).parent / "lib"
+    if not any(libdir.glob("*ggml-cpu-*")):
+        return
+    lib = _ggml.libggml
+    lib.ggml_backend_reg_count.restype = ctypes.c_size_t
+    lib.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+    lib.ggml_backend_load_all_from_path.restype = None
+    with _patch_lock:
+        if lib.ggml_backend_reg_count() == 0:
+            lib.ggml_backend_load_all_from_path(os.fsencode(libdir))
+            log.info("llama.cpp CPU code: %s", _loaded_cpu_library() or "unknown")
+    if lib.ggml_backend_reg_count() == 0:
+        raise ModelError(f"llama.cpp found no CPU code this processor can run in {libdir}.")
+
+
+def _loaded_cpu_library() -> str | None:
+    """The file name of the CPU variant ggml loaded (Linux only: read from this process's memory map)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            names = {line.rsplit("/", 1)[-1].strip() for line in maps if "libggml-cpu-" in line}
+    except OSError:
+        return None
+    return ", ".join(sorted(names)) or None
 
 
 @contextmanager
