@@ -42,6 +42,7 @@ from .library_panel import LibraryPanel
 from .models_page import ModelsDialog
 from .onboarding import SuggestionBar, WelcomeView, install_samples, samples_folder
 from .progress_line import IndexProgressLine
+from .scan_preview import ScanPages
 from .settings_dialog import LLM_FIELDS, REINDEX_FIELDS, SYNC_FIELDS, SettingsDialog, changed
 from .shortcuts import ShortcutsDialog
 from .sources_panel import SourcesPanel
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.documents = DocumentTexts(on_error=self.reporter.report, parent=self)
+        self.scans = ScanPages(on_error=self.reporter.report, parent=self)
         self.insights = InsightsController(
             db_path=db_path, settings=self.settings, on_error=self.reporter.report, parent=self
         )
@@ -160,6 +162,7 @@ class MainWindow(QMainWindow):
         self.tray = IndexTray(self)
         self.sources = SourcesPanel(self)
         self.sources.text_loader = self.documents.request
+        self.sources.scan_loader = self.scans.request
         self.timings = TimingPanel(self)
         self.right_splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.right_splitter.setObjectName("rightSplitter")
@@ -467,6 +470,7 @@ class MainWindow(QMainWindow):
         self.asker.shutdown()
         self.index.shutdown()
         self.documents.shutdown()
+        self.scans.shutdown()
         self.insights.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override

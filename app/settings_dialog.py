@@ -1,5 +1,5 @@
 """Settings: the models, the context and threads they run with, how many sources, the answer's length and
-time limits, chunking, ignore rules.
+time limits, chunking, ignore rules, reading scans (OCR).
 
 The dialog edits a copy of `Settings`; the window decides what a change needs (reloading the model,
 reopening the library, offering a re-index) when the dialog is accepted.
@@ -29,8 +29,9 @@ from PySide6.QtWidgets import (
 
 # Changing these changes what is in the index, so the window offers to re-index.
 REINDEX_FIELDS = ("embedding_model", "chunk_tokens", "chunk_overlap")
-# Changing these changes which files are indexed; a sync applies them.
-SYNC_FIELDS = ("ignore_patterns", "max_file_mb")
+# Changing these changes which files are indexed; a sync applies them (OCR: to images and to scans read
+# from then on; a scan already indexed is read again when it changes, or at a re-index).
+SYNC_FIELDS = ("ignore_patterns", "max_file_mb", "ocr", "ocr_max_pages")
 # Changing these needs the language model reloaded.
 LLM_FIELDS = ("llm_path", "context_size", "threads", "gpu_layers")
 
@@ -109,6 +110,18 @@ class SettingsDialog(QDialog):
             " that holds a private key."
         )
 
+        # Scans: OCR of PDF pages without a text layer and of image files (core/extractors/ocr.py).
+        self.ocr = QCheckBox("Read text in scanned pages and images (OCR)", self)
+        self.ocr.setToolTip(
+            "PDF pages without text and PNG, JPEG, TIFF and WebP files are read by OCR on this computer;"
+            " each scan is read once and remembered. Off: images are left out and scanned pages skipped."
+        )
+        self.ocr_max_pages = _spin(*_bounds("ocr_max_pages"))
+        self.ocr_max_pages.setPrefix("at most ")
+        self.ocr_max_pages.setSuffix(" pages per file")
+        self.ocr_max_pages.setToolTip("A longer scan's later pages are left out, and the file says so")
+        self.ocr.toggled.connect(self.ocr_max_pages.setEnabled)
+
         # History: the local query log (docs/observability.md).
         self.log_queries = QCheckBox("Record questions and searches (on this computer only)", self)
         self.log_question_text = QCheckBox("Keep the words of each question", self)
@@ -137,12 +150,15 @@ class SettingsDialog(QDialog):
         form.addRow("Answer time limit:", self.answer_timeout_s)
         form.addRow("Chunk size (tokens):", self.chunk_tokens)
         form.addRow("Ignore rules:", self.ignore_patterns)
+        form.addRow("Scans:", self.ocr)
+        form.addRow("", self.ocr_max_pages)
         form.addRow("History:", self.log_queries)
         form.addRow("", self.log_question_text)
         form.addRow("Keep history for:", history)
         note = QLabel(
             "Changing the embedding model or the chunk size means re-indexing; Almanac will offer to do"
-            " it. Files matching an ignore rule are left out of the index.",
+            " it. Files matching an ignore rule are left out of the index. A change to reading scans applies"
+            " to the scans read from then on.",
             self,
         )
         note.setWordWrap(True)
@@ -171,6 +187,9 @@ class SettingsDialog(QDialog):
         self.answer_timeout_s.setValue(round(s.answer_timeout_s))
         self.chunk_tokens.setValue(s.chunk_tokens)
         self.ignore_patterns.setPlainText("\n".join(s.ignore_patterns))
+        self.ocr.setChecked(s.ocr)
+        self.ocr_max_pages.setValue(s.ocr_max_pages)
+        self.ocr_max_pages.setEnabled(s.ocr)
         self.log_queries.setChecked(s.log_queries)
         self.log_question_text.setChecked(s.log_question_text)
         self.log_question_text.setEnabled(s.log_queries)
@@ -195,6 +214,8 @@ class SettingsDialog(QDialog):
             # The overlap must stay below the chunk size; keep the user's unless it no longer fits.
             chunk_overlap=min(self._original.chunk_overlap, chunk_tokens // 4),
             ignore_patterns=[p for p in patterns if p],
+            ocr=self.ocr.isChecked(),
+            ocr_max_pages=self.ocr_max_pages.value(),
             log_queries=self.log_queries.isChecked(),
             log_question_text=self.log_question_text.isChecked(),
             log_retention_days=self.log_retention_days.value(),

@@ -2,20 +2,26 @@
 
 Selecting a source shows its snippet with the query terms marked, its keyword and vector ranks and fused
 score, and previews it: the PDF page it came from (QtPdf, when installed), the passage highlighted on it when
-QtPdf's search finds its first words there; for other files the document's text, scrolled to the passage,
-which is shaded, with the matched words marked (the passage alone until the text is read, off the GUI
-thread, or when it cannot be). "Open File" opens the document in the user's own application.
+QtPdf's search finds its first words there; a scanned page or an image read by OCR as its image, with the
+passage's lines shaded and the matched words marked where the OCR placed them (app.scan_preview); for other
+files the document's text, scrolled to the passage, which is shaded, with the matched words marked (the
+passage alone until the text is read, off the GUI thread, or when it cannot be). "Open File" opens the
+document in the user's own application.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
 from pathlib import Path
 
 from almanac.core.answer import Answer, Source
+from almanac.core.extractors import kind_of
+from almanac.core.extractors.ocr import MIN_PAGE_CHARS
 from almanac.core.hits import Hit
+from almanac.core.store import path_from_db
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QPalette, QTextCursor
 from PySide6.QtWidgets import (
@@ -34,6 +40,7 @@ from PySide6.QtWidgets import (
 from .document_text import TextLoader
 from .feedback import FeedbackPair
 from .open_file import open_for_viewing
+from .scan_preview import ScanLoader, ScanPage, ScanView
 
 try:  # QtPdf ships in the separate PySide6-Pdf wheel; without it PDFs preview as their passage
     from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
@@ -155,6 +162,9 @@ class SourcesPanel(QWidget):
         self._serial = 0  # the preview shown now; a late document text for an earlier one is dropped
         # Reads a document's text off the GUI thread (app.document_text); None: the passage only.
         self.text_loader: TextLoader | None = None
+        # Finds a scanned page's image and OCR word boxes off the GUI thread (app.scan_preview); None: scans
+        # preview as their PDF page or their passage.
+        self.scan_loader: ScanLoader | None = None
 
         self.title = QLabel("Sources", self)
         self.title.setObjectName("panelTitle")
@@ -198,6 +208,8 @@ class SourcesPanel(QWidget):
             view.setSearchModel(self.pdf_search)
             self.pdf_view = view
             self.preview.addWidget(view)
+        self.scan_view = ScanView(self)
+        self.preview.addWidget(self.scan_view)
 
         self.helped = FeedbackPair(up_tip="This source helped", down_tip="This source did not help")
         self.helped.setEnabled(False)
@@ -285,6 +297,10 @@ class SourcesPanel(QWidget):
     def showing_pdf(self) -> bool:
         return self.pdf_view is not None and self.preview.currentWidget() is self.pdf_view
 
+    @property
+    def showing_scan(self) -> bool:
+        return self.preview.currentWidget() is self.scan_view
+
     # -- internals -------------------------------------------------------------------------------------
 
     def set_source_feedback(self, values: dict[int, int]) -> None:
@@ -333,13 +349,39 @@ class SourcesPanel(QWidget):
             f"<p>{marked_html(hit.snippet, hit.snippet_marks)}</p>"
         )
         self._show_passage(hit, self._quick_span(source))
-        if hit.page is not None and hit.path.lower().endswith(".pdf") and self._show_pdf(hit):
+        kind = kind_of(Path(path_from_db(hit.path)))
+        if hit.page is not None and kind == "pdf" and self._show_pdf(hit):
+            if self._pdf_page_is_scan():
+                self._request_scan(hit)
             return
         self.preview.setCurrentWidget(self.passage)
-        if self.text_loader is not None and not hit.path.lower().endswith(".pdf"):
+        if kind == "image":
+            self._request_scan(hit)  # its text is OCR's: the document text is the passage's
+        elif self.text_loader is not None and kind != "pdf":
             serial = self._serial
             quick = self._quick_span(source)
             self.text_loader(hit.path, lambda text: self._show_document(serial, hit, text, quick))
+
+    def _pdf_page_is_scan(self) -> bool:
+        """Whether the PDF page shown has (almost) no text layer, as the indexer decides it OCRs a page."""
+        doc, view = self.pdf_document, self.pdf_view
+        if doc is None or view is None:
+            return False
+        text = doc.getAllText(view.pageNavigator().currentPage()).text()
+        return len("".join(text.split())) < MIN_PAGE_CHARS
+
+    def _request_scan(self, hit: Hit) -> None:
+        """Ask for the page's image and OCR boxes; shown in place of the preview when they come."""
+        if self.scan_loader is None:
+            return
+        done = functools.partial(self._show_scan, self._serial)
+        self.scan_loader(hit.path, hit.page, hit.text, self._terms(hit), done)
+
+    def _show_scan(self, serial: int, page: ScanPage | None) -> None:
+        if serial != self._serial or page is None:
+            return  # another source is shown now, or this page was not read by OCR: the preview stays
+        self.scan_view.show_page(page, QColor(self._shade()))
+        self.preview.setCurrentWidget(self.scan_view)
 
     def _quick_span(self, source: Source) -> tuple[int, int] | None:
         """Where the answer's quick answer is in this source's passage, if it comes from this source."""

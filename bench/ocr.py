@@ -1,6 +1,7 @@
 """OCR engines compared on rendered pages of the evaluation PDFs: accuracy against the text layer, and speed.
 
     nice -n 10 .venv/bin/python -m bench.ocr [--engines rapidocr tesseract] [--dpi 150 300] [--pages 6]
+        [--squeeze 1.0 0.6] [--det-max N] [--threads N] [--batch N] [--no-words]
 
 Each page below is rendered by PDFium (as the product renders a scanned PDF page) at each dpi, OCR'd, and
 compared with the same page's text layer read by pypdf, which is the ground truth. Both texts go through the
@@ -13,15 +14,19 @@ Time: wall and CPU seconds per page (CPU includes Tesseract's child process); on
 seconds divided by the cores an engine uses are the better estimate of an idle machine's wall time.
 
 Engines: `rapidocr` is the product's path (core/extractors/ocr.py: RapidOCR, models in its wheel, the
-product's column-aware line order); `--det-max N` also runs it with text detection on an image shrunk to at
-most N pixels a side (the engine's default scales the short side to 736). `tesseract` needs the system
-package (apt: tesseract-ocr) and pytesseract; it is skipped with a note when absent. The OCR'd texts are kept
-in ~/.cache/almanac-bench/ocr/ for inspection.
+page read at `SQUEEZE` of its width, word edges kept, the product's column-aware line order). Variants of it,
+each run after it in the same process, compare one change at a time: `--squeeze X` reads the page at X of
+its width (1.0: as rendered); `--det-max N` detects text on an image shrunk to at most N pixels a side (the
+engine's default scales the short side to 736); `--threads N` gives ONNX Runtime N intra-op threads (the
+default: one per core); `--batch N` recognises N lines per batch (the default 6); `--no-words` leaves out the
+word edges the preview uses. `tesseract` needs the system package (apt: tesseract-ocr) and pytesseract; it is
+skipped with a note when absent. The OCR'd texts are kept in ~/.cache/almanac-bench/ocr/ for inspection.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import shutil
@@ -49,6 +54,8 @@ PAGES = [
     ("subjqa-dataset-2004.14283.pdf", 2),
     ("bash-reference-manual.pdf", 20),
 ]
+# Its diagram's labels are read in another order than the text layer lists them: "body WER" leaves it out.
+FIGURE_PAGES = {("bitcoin-whitepaper.pdf", 2)}
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
 
@@ -83,12 +90,18 @@ def render(path: Path, number: int, dpi: int):
 _DEFAULT_PARAMS = dict(ocr.ENGINE_PARAMS)
 
 
-def rapidocr_engine(**params: object) -> Callable:
-    """The product's engine, built again (once, before its pages) with `params` over the product's own."""
+def rapidocr_engine(squeeze: float = ocr.SQUEEZE, words: bool = True, **params: object) -> Callable:
+    """The product's path with its own engine, built once with `params` over the product's settings."""
     ocr.ENGINE_PARAMS.clear()
     ocr.ENGINE_PARAMS.update({**_DEFAULT_PARAMS, **params})
     ocr._engine = None
-    return lambda image: page_text(recognise(image))
+    engine = ocr._get_engine()
+
+    def run(image) -> str:
+        ocr._engine, ocr.WORD_BOXES = engine, words
+        return page_text(recognise(image, squeeze=squeeze))
+
+    return run
 
 
 def tesseract_engine() -> Callable | None:
@@ -110,46 +123,67 @@ def main() -> None:
     parser.add_argument("--dpi", nargs="+", type=int, default=[150, 300])
     parser.add_argument("--pages", type=int, default=len(PAGES), help="use the first N pages of the list")
     parser.add_argument("--det-max", type=int, default=0, help="also run rapidocr with detection at <= N px")
+    parser.add_argument("--squeeze", nargs="*", type=float, default=[], help="also run rapidocr at X of the width")
+    parser.add_argument("--threads", type=int, default=0, help="also run rapidocr with N ONNX Runtime threads")
+    parser.add_argument("--batch", type=int, default=0, help="also run rapidocr recognising N lines a batch")
+    parser.add_argument("--no-words", action="store_true", help="also run rapidocr without word edges")
     args = parser.parse_args()
-    engines = {name: ENGINES[name] for name in args.engines}
+    engines: dict[str, Callable] = {name: ENGINES[name] for name in args.engines}
+    for x in args.squeeze:
+        engines[f"rapidocr-squeeze{x:g}"] = functools.partial(rapidocr_engine, squeeze=x)
     if args.det_max:
         det = {"Det.limit_type": "max", "Det.limit_side_len": args.det_max}
-        engines[f"rapidocr-det{args.det_max}"] = lambda: rapidocr_engine(**det)
+        engines[f"rapidocr-det{args.det_max}"] = functools.partial(rapidocr_engine, **det)
+    if args.threads:
+        threads = {"EngineConfig.onnxruntime.intra_op_num_threads": args.threads}
+        engines[f"rapidocr-threads{args.threads}"] = functools.partial(rapidocr_engine, **threads)
+    if args.batch:
+        batch = {"Rec.rec_batch_num": args.batch}
+        engines[f"rapidocr-batch{args.batch}"] = functools.partial(rapidocr_engine, **batch)
+    if args.no_words:
+        engines["rapidocr-nowords"] = functools.partial(rapidocr_engine, words=False)
     keep = cache_dir("ocr")
     docs = eval_dir("docs") / "pdf"
     pages = PAGES[: args.pages]
     truths = {(f, n): PdfReader(docs / f).pages[n - 1].extract_text() for f, n in pages}
     print(header("OCR: accuracy against the text layer, and seconds per page"))
-    summary, detail = [], []
+    ready: dict[str, Callable] = {}
     for name, make in engines.items():
         engine = make()
         if engine is None:
             print(f"SKIP {name}: not installed (apt: tesseract-ocr; pip: pytesseract)")
             continue
         engine(render(docs / pages[0][0], pages[0][1], 72))  # loads the models; not timed
-        for dpi in args.dpi:
-            cers, wers, misses, walls, cpus = [], [], [], [], []
-            for f, n in pages:
-                image = render(docs / f, n, dpi)
+        ready[name] = engine
+    # Each page is read by every engine in turn, so a change in the machine's load falls on all alike.
+    runs: dict[tuple[str, int], list[tuple[float, float, float, float, float, bool]]] = {}
+    detail = []
+    for dpi in args.dpi:
+        for f, n in pages:
+            image = render(docs / f, n, dpi)
+            for name, engine in ready.items():
                 with clock() as c:
                     text = engine(image)
                 (keep / f"{name}-{dpi}-{Path(f).stem}-p{n}.txt").write_text(text, encoding="utf-8")
                 cer, wer, missed = error_rates(truths[(f, n)], text)
-                cers.append(cer)
-                wers.append(wer)
-                misses.append(missed)
-                walls.append(c.wall)
-                cpus.append(c.cpu)
+                runs.setdefault((name, dpi), []).append((cer, wer, missed, c.wall, c.cpu, (f, n) in FIGURE_PAGES))
                 detail.append([name, dpi, f"{f[:24]} p{n}", f"{cer:.2%}", f"{wer:.2%}", f"{missed:.2%}", c.wall, c.cpu])
                 print(f"  {name} {dpi} dpi {f} p{n}: CER {cer:.2%} WER {wer:.2%} missed {missed:.2%} {c.wall:.1f} s wall {c.cpu:.1f} s CPU", flush=True)
-            k = len(pages)
-            summary.append(
-                [name, dpi, k, f"{sum(cers) / k:.2%}", f"{sum(wers) / k:.2%}", f"{max(wers):.2%}", f"{sum(misses) / k:.2%}", sum(walls) / k, sum(cpus) / k]
-            )
+    summary = []
+    for (name, dpi), rows in runs.items():
+        k = len(rows)
+        cers, wers, misses, walls, cpus, figure = (list(column) for column in zip(*rows, strict=True))
+        body = [w for w, fig in zip(wers, figure, strict=True) if not fig]
+        base = runs[(next(iter(ready)), dpi)]  # the first engine (the product, by default) in the same run
+        base_wall, base_cpu = sum(r[3] for r in base) / len(base), sum(r[4] for r in base) / len(base)
+        wall, cpu = sum(walls) / k, sum(cpus) / k
+        summary.append(
+            [name, dpi, k, f"{sum(cers) / k:.2%}", f"{sum(wers) / k:.2%}", f"{sum(body) / max(len(body), 1):.2%}", f"{max(wers):.2%}", f"{sum(misses) / k:.2%}", wall, cpu, f"{wall / base_wall:.2f}", f"{cpu / base_cpu:.2f}"]
+        )
     print()
     print(table(["engine", "dpi", "page", "CER", "WER", "missed", "s wall", "s CPU"], detail))
     print()
-    print(table(["engine", "dpi", "pages", "mean CER", "mean WER", "worst WER", "missed", "s/page wall", "s/page CPU"], summary))
+    print(table(["engine", "dpi", "pages", "mean CER", "mean WER", "body WER", "worst WER", "missed", "s/page wall", "s/page CPU", "wall ratio", "CPU ratio"], summary))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load avg {load:.1f} at end")
 

@@ -17,13 +17,14 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from . import db, keyword_index, paths, store, vector_index
+from . import db, keyword_index, store, vector_index
 from .cancel import CancelToken
 from .chunking import chunk_text
 from .embedding import Embedder, TokenCounter
 from .errors import ExtractionError
 from .extractors import Extracted, OcrOptions, is_binary, kind_of
 from .extractors.model import storable
+from .extractors.ocr_cache import default_cache_dir
 from .extractors.text import BINARY_REASON
 from .extractors.worker import ExtractionWorker
 from .ignore import IgnoreRules, is_secret, walk
@@ -304,7 +305,7 @@ class Indexer:
         if self._worker is None:
             ocr = None
             if self.settings.ocr:
-                cache = str(paths.data_dir() / "ocr-cache")
+                cache = str(default_cache_dir())
                 ocr = OcrOptions(enabled=True, max_pages=self.settings.ocr_max_pages, cache_dir=cache)
             self._worker = ExtractionWorker(timeout_s=self.settings.extract_timeout_s, ocr=ocr)
         return self._worker

@@ -36,6 +36,11 @@ FAIL_ENV = "ALMANAC_TEST_OCR_FAIL"
 
 # The angle classifier is for rotated text lines; scans are upright, and it costs ~10% per page.
 ENGINE_PARAMS: dict[str, object] = {"Global.log_level": "warning", "Global.use_cls": False}
+# The recogniser reads each text line scaled to 48 px high, so its cost goes with the lines' width over their
+# height: a page read at this share of its width costs that much less to recognise (and to detect text on),
+# for the same words (bench/ocr.py --squeeze; docs/benchmarks.md "OCR").
+SQUEEZE = 1.0
+WORD_BOXES = True  # each word's left and right edge, for the preview's marks (bench/ocr.py --no-words)
 
 ProgressFn = Callable[[int, int], None]
 
@@ -76,26 +81,53 @@ def _get_engine() -> Any:
     return _engine
 
 
-def recognise(image: Image) -> list[OcrLine]:
+def recognise(image: Image, squeeze: float = SQUEEZE) -> list[OcrLine]:
     """The text lines on one image in reading order, with boxes as fractions of the image."""
     import os
 
     if os.environ.get(FAIL_ENV):
         raise ExtractionError("OCR was asked for (test hook)")
     import numpy as np
+    from PIL.Image import Resampling
 
+    if squeeze != 1.0:  # boxes are fractions of the image, the same on the narrower copy
+        image = image.resize((max(1, round(image.width * squeeze)), image.height), Resampling.BILINEAR)
     width, height = image.size
-    result = _get_engine()(np.asarray(image.convert("RGB")))
+    result = _get_engine()(np.asarray(image.convert("RGB")), return_word_box=WORD_BOXES)
     if result.boxes is None or not result.txts:
         return []
+    # The engine leaves out the word results of a line it found no word in: they are matched to the lines
+    # by their letters, not by position.
+    words, at = list(result.word_results or ()), 0
     lines = []
     for quad, text in zip(result.boxes, result.txts, strict=True):
         if not text.strip():
             continue
         xs, ys = [float(p[0]) for p in quad], [float(p[1]) for p in quad]
         box = (min(xs) / width, min(ys) / height, max(xs) / width, max(ys) / height)
-        lines.append(OcrLine(text=text.strip(), box=tuple(round(v, 4) for v in box)))  # type: ignore[arg-type]
+        edges: tuple[tuple[float, float], ...] = ()
+        if at < len(words) and "".join(str(w[0]) for w in words[at]) == "".join(text.split()):
+            edges = _word_edges(text.strip(), words[at], width)
+            at += 1
+        lines.append(OcrLine(text.strip(), tuple(round(v, 4) for v in box), edges))  # type: ignore[arg-type]
     return reading_order(lines)
+
+
+def _word_edges(text: str, pieces: Sequence, width: int) -> tuple[tuple[float, float], ...]:
+    """Left and right edges of each whitespace-separated word of `text` from the engine's words for it (a
+    word it split at a wide gap is joined again); () when they do not add up to the line's words."""
+    edges, queue = [], list(pieces)
+    for word in text.split():
+        got, left, right = "", float("inf"), 0.0
+        while queue and len(got) < len(word):
+            content, _score, quad = queue.pop(0)
+            got += str(content)
+            xs = [float(p[0]) for p in quad]
+            left, right = min(left, *xs), max(right, *xs)
+        if got != word:
+            return ()
+        edges.append((round(left / width, 4), round(right / width, 4)))
+    return tuple(edges)
 
 
 def reading_order(lines: Sequence[OcrLine]) -> list[OcrLine]:
