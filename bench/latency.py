@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.latency [--quick] [--sizes 10k,100k,300k,1m] [--queries 50]
     .venv/bin/python -m bench.latency --build [--sizes ...] [--ann diskann,rescore]   # build only (long)
     .venv/bin/python -m bench.latency --vectors [--sizes ...]                          # the index study
-    .venv/bin/python -m bench.latency --keywords [--sizes ...]                         # keyword pruning study
+    .venv/bin/python -m bench.latency --keywords [--sizes ...]                         # keyword search study
 
 Each library is built straight into the real schema (db.open_writer + store.ensure_vector_tables, then bulk
 inserts of documents, chunks, FTS rows and float vectors in the flat vec0 table), never through the
@@ -36,6 +36,9 @@ query, so the neighbours' load hits every mode alike.
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import random
 import re
 import time
@@ -43,7 +46,7 @@ from pathlib import Path
 
 import apsw
 import numpy as np
-from almanac.core import db, store, vector_index
+from almanac.core import db, keyword_index, store, vector_index
 from almanac.core.embedding import BUNDLED_NAME, SentenceTransformerEmbedder
 from almanac.core.search import Searcher, exact_distances
 
@@ -133,6 +136,8 @@ def build(n: int, docs: list[dict], base: np.ndarray) -> Path:
     pick = random.Random(SEED)
     conn = db.open_writer(tmp)
     store.ensure_vector_tables(conn, BUNDLED_NAME, DIM)
+    with conn:  # FTS rows go in directly below; keyword_index reads them afterwards (ensure_keyword_index)
+        db.set_meta(conn, keyword_index.META_KEY, "building 0")
     folder_id = store.add_folder(conn, "/synthetic")
     n_docs = n // CHUNKS_PER_DOC
     start = time.monotonic()
@@ -314,39 +319,125 @@ def use_layout(path: Path, name: str) -> None:
     conn.close()
 
 
-# -- keyword pruning ------------------------------------------------------------------------------------
+# -- keyword search -------------------------------------------------------------------------------------
 
 
-def keyword_study(path: Path, queries: list[str], fractions: list[float]) -> list[list[object]]:
-    """Keyword p50/p95 with frequent words left out at several document-frequency fractions, and overlap@10
-    with the unpruned ranking (1.0 = the same top 10). SciFact nDCG of the same settings: bench.scifact --prune."""
+def ensure_keyword_index(path: Path) -> float | None:
+    """Fill the library's keyword_index (once; the production catch-up an older library gets). Returns the
+    seconds it took when it ran now."""
+    conn = db.open_writer(path)
+    try:
+        if keyword_index.ready(conn):
+            return None
+        n = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        print(f"filling the keyword index of {path.name} ({n:,} chunks, once) ...", flush=True)
+        t = time.perf_counter()
+        keyword_index.catch_up(conn, progress=lambda d, total: print(f"  {d:,}/{total:,}", flush=True) if d % 131_072 < 16_384 else None)
+        secs = time.perf_counter() - t
+        with conn:
+            db.set_meta(conn, "bench_keyword_index_seconds", f"{secs:.1f}")
+        return secs
+    finally:
+        conn.close()
+
+
+def keyword_write_cost(path: Path, n_chunks: int = 2000, n_deleted: int = 200) -> list[list[object]]:
+    """ms per chunk to add FTS rows, with and without keyword_index's hook, and to fold; rolled back after.
+    The rows are copies of existing chunks under new ids (as a re-indexed file's chunks are)."""
+    conn = db.open_writer(path)
+    top = conn.execute("SELECT max(id) FROM chunks").fetchone()[0]
+    src = conn.execute(
+        "SELECT c.text, d.title, d.path FROM chunks c JOIN documents d ON d.id = c.document_id"
+        " WHERE c.id % 500 = 7 LIMIT ?", (n_chunks,)).fetchall()
+    rows = [(top + 1 + i, t, title, store.display_path(p)) for i, (t, title, p) in enumerate(src)]
+    gone = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE id % 4999 = 3 LIMIT ?", (n_deleted,))]
+    out = []
+    conn.execute("BEGIN")
+    try:
+        t = time.perf_counter()
+        conn.executemany("INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)", rows)
+        fts_ms = (time.perf_counter() - t) * 1000 / len(rows)
+        saved = keyword_index.FOLD_POSTINGS
+        keyword_index.FOLD_POSTINGS = 10**12  # the fold is timed on its own below
+        t = time.perf_counter()
+        keyword_index.add(conn, rows)
+        add_ms = (time.perf_counter() - t) * 1000 / len(rows)
+        keyword_index.FOLD_POSTINGS = saved
+        postings = conn.execute("SELECT count(*) FROM kw_pending").fetchone()[0]
+        t = time.perf_counter()
+        keyword_index.fold(conn)
+        fold_ms = (time.perf_counter() - t) * 1000 / len(rows)
+        out.append([f"add {len(rows):,} chunks ({postings:,} postings)", fts_ms, add_ms, fold_ms])
+        t = time.perf_counter()
+        conn.execute("DELETE FROM chunks WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(gone),))
+        del_ms = (time.perf_counter() - t) * 1000 / len(gone)  # chunks, FTS rows (trigger) and kw_removed
+        blocks = len({i >> keyword_index.BLOCK_BITS for i in gone})
+        t = time.perf_counter()
+        keyword_index.fold(conn)
+        purge_s = time.perf_counter() - t
+        out.append([f"delete {len(gone)} chunks in {blocks} blocks (purge {purge_s:.1f} s)", del_ms, "-",
+                    purge_s * 1000 / len(gone)])
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+    return out
+
+
+def keyword_study(path: Path, queries: list[str]) -> tuple[list[list[object]], list[list[object]]]:
+    """Keyword p50/p95 by FTS5 (every word; frequent words left out, as while the index fills) and by
+    keyword_index (production), interleaved per query; overlap@10 with FTS5 over every word. SciFact nDCG
+    of the same: bench.scifact --keyword-index."""
     from almanac.core import search
 
-    saved = search.PRUNE_DF_FRACTION
+    built = ensure_keyword_index(path)
     s = Searcher(path, FixedEmbedder({}))
     n = search.fts_row_count(s.conn)
-    rows = []
+    saved = search.PRUNE_DF_FRACTION, search.KEYWORD_INDEX_MIN_CHUNKS
+    ways = {
+        "FTS5 bm25, every word": (1.0, 10**12),
+        "FTS5 bm25, words in > 20% of chunks left out (while the index fills)": (0.2, 10**12),
+        "keyword_index (now)": (1.0, saved[1]),
+    }
+
+    def run(way: str, q: str) -> list[int]:
+        search.PRUNE_DF_FRACTION, search.KEYWORD_INDEX_MIN_CHUNKS = ways[way]
+        return [h.chunk_id for h in s.search(q, k=10, mode="keyword").hits]
+
+    ms: dict[str, list[float]] = {w: [] for w in ways}
+    got: dict[str, list[list[int]]] = {w: [] for w in ways}
     try:
-        search.PRUNE_DF_FRACTION = 1.0
         for q in queries[:3]:
-            s.search(q, k=10, mode="keyword")
-        full = {q: [h.chunk_id for h in s.search(q, k=10, mode="keyword").hits] for q in queries}
-        for f in [1.0, *fractions]:
-            search.PRUNE_DF_FRACTION = f
-            ms, ov, kept = [], [], []
-            for q in queries:
+            for w in ways:
+                run(w, q)
+        for i, q in enumerate(queries):
+            order = list(ways)
+            for w in order[i % 3:] + order[:i % 3]:
                 t = time.perf_counter()
-                got = [h.chunk_id for h in s.search(q, k=10, mode="keyword").hits]
-                ms.append((time.perf_counter() - t) * 1000)
-                ov.append(len(set(got) & set(full[q])) / max(1, len(full[q])))
-                parsed = search.KeywordQuery.parse(q)
-                kept.append(len(s._affordable_words(s.conn, parsed.words)) / max(1, len(parsed.words)))
-            label = "none (every content word)" if f == 1.0 else f"words in > {f:.0%} of chunks left out"
-            rows.append([f"{n:,}", label, pct(ms, 50), pct(ms, 95), float(np.mean(ov)), float(np.mean(kept))])
+                got[w].append(run(w, q))
+                ms[w].append((time.perf_counter() - t) * 1000)
     finally:
-        search.PRUNE_DF_FRACTION = saved
+        search.PRUNE_DF_FRACTION, search.KEYWORD_INDEX_MIN_CHUNKS = saved
         s.close()
-    return rows
+    base = "FTS5 bm25, every word"
+    rows = []
+    for w in ways:
+        ov = [len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(got[w], got[base], strict=True)]
+        same = [a == b for a, b in zip(got[w], got[base], strict=True)]
+        rows.append([f"{n:,}", w, pct(ms[w], 50), pct(ms[w], 95), ratio(pct(ms[base], 50), pct(ms[w], 50)),
+                     float(np.mean(ov)), float(np.mean(same))])
+    conn = db.open_reader(path)
+    fts_bytes = conn.execute("SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'chunks_fts%'").fetchone()[0]
+    kw_bytes = keyword_index.size_bytes(conn)
+    secs = built if built is not None else float(db.get_meta(conn, "bench_keyword_index_seconds") or "nan")
+    conn.close()
+    fill = ["-", "-"] if math.isnan(secs) else [f"{secs:,.0f} s", f"{secs / n * 1000:.2f} ms/chunk"]
+    cost = [[f"{n:,}", "size on disk", f"{fts_bytes / 2**20:,.0f} MiB (FTS5)", f"{kw_bytes / 2**20:,.0f} MiB",
+             f"{kw_bytes / n:,.0f} B/chunk"],
+            [f"{n:,}", "filling it for an older library (catch_up)", "-", *fill]]
+    for what, fts_ms, add_ms, fold_ms in keyword_write_cost(path):
+        cost.append([f"{n:,}", what, f"FTS5 {fts_ms:.3f} ms/chunk",
+                     f"hook {add_ms:.3f} ms/chunk" if add_ms != "-" else "-", f"fold {fold_ms:.3f} ms/chunk"])
+    return rows, cost
 
 
 # -- measuring ------------------------------------------------------------------------------------------
@@ -405,11 +496,18 @@ def main() -> None:
 
     queries = scifact_queries("test", n_queries)
     print(header("Query latency at scale (bench/latency.py)"))
+    for s in sizes:
+        ensure_keyword_index(paths[s])
     if args.keywords:
-        rows = []
+        rows, cost = [], []
         for s in sizes:
-            rows += keyword_study(paths[s], queries, [0.2, 0.1, 0.05, 0.02])
-        print(table(["chunks", "pruning", "keyword p50 ms", "p95 ms", "overlap@10 with none", "words kept"], rows))
+            r, c = keyword_study(paths[s], queries)
+            rows += r
+            cost += c
+        print(f"load avg {os.getloadavg()[0]:.1f} at end")
+        print(table(["chunks", "keyword search", "p50 ms", "p95 ms", "speed-up (p50) vs every word",
+                     "overlap@10 with every word", "same top 10"], rows))
+        print(table(["chunks", "keyword_index cost", "FTS5 alone", "keyword_index", "per chunk"], cost))
         return
     qvecs, embed_ms = query_vectors(queries)
     print(f"{len(queries)} SciFact test claims; query embedding excluded (bundled model: p50 {pct(embed_ms, 50):.1f} ms,"
@@ -441,7 +539,7 @@ def main() -> None:
             rows.append([label, "exact float KNN (baseline)", pct(r["exact"], 50), pct(r["exact"], 95), 1.0, 1.0])
             rows.append([label, f"vector ({lay})", pct(r["vector"], 50), pct(r["vector"], 95),
                          ratio(pct(r["vector"], 50), base_p50), float(np.mean(r["recall_vector"]))])
-            rows.append([label, "keyword (FTS5 bm25)", pct(r["keyword"], 50), pct(r["keyword"], 95),
+            rows.append([label, "keyword (keyword_index)", pct(r["keyword"], 50), pct(r["keyword"], 95),
                          ratio(pct(r["keyword"], 50), base_p50), "-"])
             rows.append([label, f"hybrid ({lay}, parallel)", pct(r["hybrid"], 50), pct(r["hybrid"], 95),
                          ratio(pct(r["hybrid"], 50), base_p50), "-"])

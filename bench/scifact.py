@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.scifact --keyword      # keyword mode only, both splits (no embedding needed)
     .venv/bin/python -m bench.scifact --prune 0.02,0.05,0.1   # keyword pruning forced on, as at 1M chunks
     .venv/bin/python -m bench.scifact --identifiers  # identifier ranking rules on the train split
+    .venv/bin/python -m bench.scifact --keyword-index  # keyword_index vs FTS5 scoring, both splits
 
 Each corpus document becomes one file named after its `_id` ("title", blank line, abstract), indexed by the
 real pipeline with the bundled embedder. Chunk hits map back to documents at each document's best rank.
@@ -170,6 +171,35 @@ def prune_sweep(settings: Settings, fractions: list[float]) -> None:
     print(table(["pruning", "split", "nDCG@10", "Recall@100", "p50 ms"], rows))
 
 
+def keyword_index_check(settings: Settings) -> None:
+    """Keyword search by keyword_index (as libraries above search.KEYWORD_INDEX_MIN_CHUNKS get it) against
+    FTS5 (production at SciFact's size), on train and test: the same BM25, so the same ranking is expected."""
+    from almanac.core import db as dbm
+    from almanac.core import keyword_index, search
+
+    db = build_keyword_index(settings)
+    conn = dbm.open_writer(db)
+    try:
+        keyword_index.catch_up(conn)  # an index made before keyword_index gets it here
+    finally:
+        conn.close()
+    floor = search.KEYWORD_INDEX_MIN_CHUNKS
+    rows = []
+    searcher = Searcher(db, SentenceTransformerEmbedder())
+    try:
+        for split in ("train", "test"):
+            queries, qrels = load(split)
+            for name, minimum in (("FTS5 bm25 (production at this size)", 10**12), ("keyword_index", 0)):
+                search.KEYWORD_INDEX_MIN_CHUNKS = minimum
+                nd, rc, p50 = evaluate(searcher, queries, qrels, "keyword")
+                rows.append([name, split, nd, rc, p50])
+    finally:
+        search.KEYWORD_INDEX_MIN_CHUNKS = floor
+        searcher.close()
+    print(f"\nSciFact keyword search, FTS5 vs keyword_index ({db.name}); {machine()}")
+    print(table(["words scored by", "split", "nDCG@10", "Recall@100", "p50 ms"], rows))
+
+
 def ndcg_at(ranked: list[str], relevant: set[str], k: int = 10) -> float:
     dcg = sum(1 / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if d in relevant)
     ideal = sum(1 / math.log2(i + 2) for i in range(min(len(relevant), k)))
@@ -259,6 +289,7 @@ def main() -> None:
     p.add_argument("--keyword", action="store_true", help="keyword mode only, train and test")
     p.add_argument("--identifiers", action="store_true", help="identifier ranking rules, train split")
     p.add_argument("--prune", default="", help="keyword pruning forced on, for these df fractions (comma list)")
+    p.add_argument("--keyword-index", action="store_true", help="keyword_index vs FTS5 scoring, train and test")
     args = p.parse_args()
     settings = Settings(chunk_tokens=args.chunk_tokens)
     if args.identifiers:
@@ -266,6 +297,9 @@ def main() -> None:
         return
     if args.prune:
         prune_sweep(settings, [float(f) for f in args.prune.split(",")])
+        return
+    if args.keyword_index:
+        keyword_index_check(settings)
         return
     if args.keyword:
         keyword_only(settings)

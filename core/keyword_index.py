@@ -38,7 +38,9 @@ TOKENIZER = ("porter", ["unicode61", "remove_diacritics", "2"])  # as chunks_fts
 
 BLOCK_BITS = 14  # 16,384 chunk ids per stored row: ~60 rows per frequent term at 1M chunks
 FOLD_POSTINGS = 200_000  # pending postings (~1,800 chunks) before the writer folds them into the blocks
-FOLD_REMOVED = 2_000  # removed chunks masked at query time before the writer purges them
+# Removed chunks masked at query time before the writer purges them. Purging rewrites every block they are
+# in (the chunks' terms are gone with their text), so it waits for many.
+FOLD_REMOVED = 20_000
 META_KEY = "keyword_index"  # "ready", or "building N": chunks with ids <= N are in the index
 _FLOAT_SLACK = 1e-4  # float32 scores this close to the cut are re-scored in float64
 
@@ -236,22 +238,36 @@ def _write_block(conn: apsw.Connection, term: str, block: int, ids: np.ndarray, 
 def fold(conn: apsw.Connection) -> None:
     """Purge removed chunks from the blocks, then move the pending postings in (one transaction)."""
     with conn:
-        removed = np.array([r[0] for r in conn.execute("SELECT chunk_id FROM kw_removed")], dtype=np.int64)
+        removed = _removed(conn)
         for block in np.unique(removed >> BLOCK_BITS).tolist():
-            rows = conn.execute(
-                "SELECT term, ids, tfs, lens FROM kw_blocks WHERE block = ?", (block,)
-            ).fetchall()
-            for term, *blobs in rows:
-                ids, tfs, lens = _arrays(blobs)
-                keep = _absent(ids, removed)
-                if not keep.all():
-                    _write_block(conn, term, block, ids[keep], tfs[keep], lens[keep])
+            _purge(conn, block, removed)
         conn.execute("DELETE FROM kw_removed")
         rows = conn.execute("SELECT term, chunk_id, tf, len FROM kw_pending").fetchall()  # by term, chunk
         if rows:
             terms, ids, tfs, lens = zip(*rows, strict=True)
             _merge_all(conn, Postings.of(list(terms), ids, tfs, lens))
         conn.execute("DELETE FROM kw_pending")
+
+
+def _purge(conn: apsw.Connection, block: int, removed: np.ndarray) -> None:
+    """Drop `removed` chunks from one block's rows. Which terms they held is unknown (their text is gone), so
+    every row of the block is checked, in one vectorized pass; only the rows holding one are rewritten."""
+    base = block << BLOCK_BITS
+    gone = np.zeros(1 << BLOCK_BITS, bool)
+    gone[removed[(removed >> BLOCK_BITS) == block] - base] = True
+    rows = conn.execute("SELECT term, ids FROM kw_blocks WHERE block = ?", (block,)).fetchall()
+    if not rows:
+        return
+    ids = np.frombuffer(b"".join(r[1] for r in rows), np.uint32).astype(np.int64) - base
+    starts = np.cumsum([0] + [len(r[1]) // 4 for r in rows[:-1]])
+    for i in np.flatnonzero(np.logical_or.reduceat(gone[ids], starts)).tolist():
+        term = rows[i][0]
+        row = conn.execute(
+            "SELECT ids, tfs, lens FROM kw_blocks WHERE term = ? AND block = ?", (term, block)
+        ).fetchone()
+        old_ids, tfs, lens = _arrays(row)
+        keep = ~gone[old_ids - base]
+        _write_block(conn, term, block, old_ids[keep], tfs[keep], lens[keep])
 
 
 def _merge_all(conn: apsw.Connection, new: Postings) -> None:
@@ -369,14 +385,21 @@ def _absent(ids: np.ndarray, gone: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _read_term(conn: apsw.Connection, term: str, removed: np.ndarray) -> _Term:
+def _removed(conn: apsw.Connection) -> np.ndarray:
+    """Ids in kw_removed, ascending (one string: tens of thousands of rows read one by one cost ms)."""
+    text = conn.execute("SELECT group_concat(chunk_id) FROM (SELECT chunk_id FROM kw_removed ORDER BY 1)")
+    ids = text.fetchone()[0]
+    return np.array(ids.split(","), np.int64) if ids else np.zeros(0, np.int64)
+
+
+def _read_term(conn: apsw.Connection, term: str, removed: np.ndarray | None) -> _Term:
     rows = conn.execute("SELECT ids, tfs, lens FROM kw_blocks WHERE term = ? ORDER BY block", (term,))
     rows = rows.fetchall()
     ids = np.frombuffer(b"".join(r[0] for r in rows), np.uint32).astype(np.int64)
     tfs = np.frombuffer(b"".join(r[1] for r in rows), np.uint16)
     lens = np.frombuffer(b"".join(r[2] for r in rows), np.uint16)
-    if len(removed):
-        keep = _absent(ids, removed)
+    if removed is not None and len(ids):
+        keep = ~removed[np.minimum(ids, len(removed) - 1)] | (ids >= len(removed))
         ids, tfs, lens = ids[keep], tfs[keep], lens[keep]
     pending = conn.execute("SELECT chunk_id, tf, len FROM kw_pending WHERE term = ?", (term,)).fetchall()
     if pending:
@@ -401,7 +424,11 @@ def search(conn: apsw.Connection, words: list[str], depth: int) -> list[tuple[in
         n, avgdl = totals(conn)
         if n == 0:
             return []
-        removed = np.array([r[0] for r in conn.execute("SELECT chunk_id FROM kw_removed")], dtype=np.int64)
+        gone = _removed(conn)
+        removed = None  # as a mask over chunk ids: one gather per posting, whatever their number
+        if len(gone):
+            removed = np.zeros(gone[-1] + 1, bool)
+            removed[gone] = True
         cache: dict[str, _Term] = {}
         for term in words:
             if term not in cache:
