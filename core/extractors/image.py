@@ -12,11 +12,13 @@ OCR_OFF = "Images are read by OCR, which is turned off"
 
 
 def _frame(path: Path, number: int):  # -> PIL.Image.Image
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     with Image.open(path) as image:
         image.seek(number - 1)
-        frame = image.convert("RGB")
+        # A phone's photo is stored sideways with an EXIF note saying so: OCR reads it upright, as the
+        # preview (app.scan_preview) shows it.
+        frame = ImageOps.exif_transpose(image).convert("RGB")
     if max(frame.size) > MAX_RENDER_SIDE:
         frame.thumbnail((MAX_RENDER_SIDE, MAX_RENDER_SIDE))  # the engine shrinks larger ones anyway
     return frame

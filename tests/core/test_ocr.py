@@ -202,3 +202,30 @@ def test_without_the_engine_scanned_pages_are_skipped_and_the_rest_is_read(tmp_p
     scan(["Seals"]).save(png)
     with pytest.raises(ExtractionError, match="not installed"):
         extract(png, OcrRun(OcrOptions()))
+
+
+@pytest.mark.slow
+def test_a_sideways_photo_is_read_upright_with_its_word_edges_cached(tmp_path, make_lib, data_dir):
+    root = tmp_path / "photos"
+    root.mkdir()
+    # Stored turned a quarter to the left, with the EXIF orientation a phone writes for it (6: turn it 90°
+    # clockwise to view it).
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    scan(["Ferry timetable for Oslo", "Departures every hour"]).rotate(90, expand=True).save(
+        root / "photo.jpg", exif=exif
+    )
+    lib = make_lib()
+    lib.add_folder(root)
+    report = lib.index()
+    assert report.failures == [] and report.ocr_pages == 1
+    assert [Path(h.path).name for h in keyword_hits(lib, "timetable")] == ["photo.jpg"]
+    from almanac.core.extractors.ocr_cache import OcrCache
+
+    lines = OcrCache.open(str(data_dir / "ocr-cache"), root / "photo.jpg", ocr.ENGINE_ID).get(1)
+    line = next(line for line in lines if "Oslo" in line.text)
+    words = line.word_boxes()
+    assert len(line.words) == len(words) == len(line.text.split())  # the engine's edges, not a guess
+    edges = [(box[0], box[2]) for _, box in words]
+    assert all(a < b <= c for (a, b), (c, _) in zip(edges, edges[1:], strict=False))  # left to right
+    assert line.box[0] <= edges[0][0] and edges[-1][1] <= line.box[2] + 0.01
