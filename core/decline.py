@@ -19,8 +19,9 @@ from .quick_answer import ScoredSentence
 # "How many ...?" is answered by a number and "When ...?" by a date. Near-topic questions the files cannot
 # answer ("What is the ISBN of ...?", "Which port ...?") retrieve passages on the right subject whose best
 # sentence is close in meaning but holds no value of that kind; an answerable one nearly always does.
+# Only a past event's "when" asks for a date: "When does the ferry leave?" is answered by a time or a day.
 _ASKS_DATE = re.compile(
-    r"^\s*when\b|\b(?:what|which|in what|in which)\s+year\b|\bwhat date\b", re.IGNORECASE
+    r"^\s*when\s+(?:was|were|did)\b|\b(?:what|which|in what|in which)\s+year\b|\bwhat date\b", re.IGNORECASE
 )
 _FILLER = r"(?:\s+(?!(?:the|a|an|of|to|in|for|on|with|by|do|does|did)\b)[\w'-]+){0,3}?"
 _ASKS_NUMBER = re.compile(

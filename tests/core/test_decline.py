@@ -65,6 +65,8 @@ def test_margin_is_the_weighted_sum():
         ("What learning rate was the model trained with?", "number"),
         ("When was bash 4.3 first made available?", "date"),
         ("In which year is the novel set?", "date"),
+        ("When does the flight to Lisbon leave?", None),  # a time or a day, not a date
+        ("When did the ferry first sail?", "date"),
         ("What is the cover price of the book?", "money"),
         ("How much does the course cost?", "money"),
         ("What keeps the rate of new blocks steady?", None),  # the rate is not what it asks for
