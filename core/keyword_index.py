@@ -2,10 +2,10 @@
 
 FTS5 scores every chunk that matches any query word, at about 1.5 µs each: a question whose words hold
 650,000 postings in a 1M-chunk library takes over a second. This index keeps, per term, its postings as
-arrays (chunk id, weighted term frequency, chunk length in tokens) in rows of 2**BLOCK_BITS chunk ids, so a
-query reads a few blobs per word and scores all of them in one vectorized pass: the same numbers FTS5's
-`bm25(chunks_fts, 1.0, 0.5, 0.2)` gives (same IDF, document frequency, average length and column weights;
-the candidates near the cut are re-scored in float64), ranked best first.
+arrays (chunk id, weighted term frequency) in rows of 2**BLOCK_BITS chunk ids, beside one array of chunk
+lengths per block, so a query reads a few blobs per word and scores all of them in one vectorized pass: the
+same numbers FTS5's `bm25(chunks_fts, 1.0, 0.5, 0.2)` gives (same IDF, document frequency, average length and
+column weights; the candidates near the cut are re-scored in float64), ranked best first.
 
 Writes go through the single writer. A new FTS row is tokenized with FTS5's own tokenizer and waits in
 `kw_pending` (one row per term and chunk); a deleted chunk is listed in `kw_removed` by a trigger and masked
@@ -36,7 +36,7 @@ _TF_SCALE = 10  # weighted term frequencies are stored as integers: 10 a match i
 _WEIGHTS10 = tuple(round(w * _TF_SCALE) for w in COLUMN_WEIGHTS)
 TOKENIZER = ("porter", ["unicode61", "remove_diacritics", "2"])  # as chunks_fts is declared (migration 1)
 
-BLOCK_BITS = 14  # 16,384 chunk ids per stored row: ~60 rows per frequent term at 1M chunks
+BLOCK_BITS = 14  # 16,384 chunk ids per stored row (at most 16: ids are kept as uint16 offsets in the block)
 FOLD_POSTINGS = 200_000  # pending postings (~1,800 chunks) before the writer folds them into the blocks
 # Removed chunks masked at query time before the writer purges them. Purging rewrites every block they are
 # in (the chunks' terms are gone with their text), so it waits for many.
@@ -45,17 +45,22 @@ META_KEY = "keyword_index"  # "ready", or "building N": chunks with ids <= N are
 _FLOAT_SLACK = 1e-4  # float32 scores this close to the cut are re-scored in float64
 
 
-def ddl() -> str:
-    return """
+_DDL = """
+        DROP TRIGGER IF EXISTS kw_forget;
+        DROP TABLE IF EXISTS kw_blocks;
+        DROP TABLE IF EXISTS kw_lengths;
+        DROP TABLE IF EXISTS kw_pending;
+        DROP TABLE IF EXISTS kw_removed;
         CREATE TABLE kw_blocks(
             term TEXT NOT NULL,
             block INTEGER NOT NULL,
-            ids BLOB NOT NULL,   -- uint32 chunk ids, ascending
+            ids BLOB NOT NULL,   -- uint16 chunk id - (block << BLOCK_BITS), ascending
             tfs BLOB NOT NULL,   -- uint16 weighted term frequency x 10
-            lens BLOB NOT NULL,  -- uint16 chunk length in tokens (all columns)
             PRIMARY KEY(term, block)
         ) WITHOUT ROWID;
         CREATE INDEX kw_blocks_block ON kw_blocks(block);
+        -- uint16 length in tokens (all columns) of each chunk id of the block, 0 for none
+        CREATE TABLE kw_lengths(block INTEGER PRIMARY KEY, lens BLOB NOT NULL);
         CREATE TABLE kw_pending(
             term TEXT NOT NULL,
             chunk_id INTEGER NOT NULL,
@@ -73,10 +78,13 @@ def ddl() -> str:
         """
 
 
+_TABLES = ("kw_blocks", "kw_lengths", "kw_pending", "kw_removed")
+
+
 def install(conn: apsw.Connection) -> None:
-    """The tables, trigger and state (inside the migration's transaction). An index with chunks already is
-    filled later by `catch_up`."""
-    conn.execute(ddl())
+    """The tables, trigger and state, replacing any earlier ones (inside a migration's transaction). An index
+    with chunks already is filled later by `catch_up`."""
+    conn.execute(_DDL)
     has_chunks = conn.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None
     db.set_meta(conn, META_KEY, "building 0" if has_chunks else "ready")
 
@@ -210,29 +218,38 @@ def maybe_fold(conn: apsw.Connection) -> None:
         fold(conn)
 
 
-def _arrays(row: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (
-        np.frombuffer(row[0], np.uint32).astype(np.int64),
-        np.frombuffer(row[1], np.uint16),
-        np.frombuffer(row[2], np.uint16),
-    )
+def _arrays(row: tuple, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """A stored row's (chunk ids, weighted tfs)."""
+    ids = np.frombuffer(row[0], np.uint16).astype(np.int64) + (block << BLOCK_BITS)
+    return ids, np.frombuffer(row[1], np.uint16)
 
 
-def _write_block(conn: apsw.Connection, term: str, block: int, ids: np.ndarray, tfs, lens) -> None:
+def _write_block(conn: apsw.Connection, term: str, block: int, ids: np.ndarray, tfs: np.ndarray) -> None:
     if len(ids) == 0:
         conn.execute("DELETE FROM kw_blocks WHERE term = ? AND block = ?", (term, block))
         return
     order = np.argsort(ids, kind="stable")
     conn.execute(
-        "INSERT OR REPLACE INTO kw_blocks(term, block, ids, tfs, lens) VALUES (?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO kw_blocks(term, block, ids, tfs) VALUES (?, ?, ?, ?)",
         (
             term,
             block,
-            ids[order].astype(np.uint32).tobytes(),
+            (ids[order] - (block << BLOCK_BITS)).astype(np.uint16).tobytes(),
             np.asarray(tfs)[order].astype(np.uint16).tobytes(),
-            np.asarray(lens)[order].astype(np.uint16).tobytes(),
         ),
     )
+
+
+def _write_lengths(conn: apsw.Connection, ids: np.ndarray, lens: np.ndarray) -> None:
+    """Record chunk lengths (ids ascending, one length per id) in their blocks' length rows."""
+    blocks = ids >> BLOCK_BITS
+    cuts = np.concatenate([[0], np.flatnonzero(np.diff(blocks)) + 1, [len(ids)]]).tolist()
+    for a, b in itertools.pairwise(cuts):
+        block = int(blocks[a])
+        row = conn.execute("SELECT lens FROM kw_lengths WHERE block = ?", (block,)).fetchone()
+        table = np.frombuffer(row[0], np.uint16).copy() if row else np.zeros(1 << BLOCK_BITS, np.uint16)
+        table[ids[a:b] - (block << BLOCK_BITS)] = lens[a:b]
+        conn.execute("INSERT OR REPLACE INTO kw_lengths(block, lens) VALUES (?, ?)", (block, table.tobytes()))
 
 
 def fold(conn: apsw.Connection) -> None:
@@ -258,39 +275,36 @@ def _purge(conn: apsw.Connection, block: int, removed: np.ndarray) -> None:
     rows = conn.execute("SELECT term, ids FROM kw_blocks WHERE block = ?", (block,)).fetchall()
     if not rows:
         return
-    ids = np.frombuffer(b"".join(r[1] for r in rows), np.uint32).astype(np.int64) - base
-    starts = np.cumsum([0] + [len(r[1]) // 4 for r in rows[:-1]])
-    for i in np.flatnonzero(np.logical_or.reduceat(gone[ids], starts)).tolist():
+    offsets = np.frombuffer(b"".join(r[1] for r in rows), np.uint16)
+    starts = np.cumsum([0] + [len(r[1]) // 2 for r in rows[:-1]])
+    for i in np.flatnonzero(np.logical_or.reduceat(gone[offsets], starts)).tolist():
         term = rows[i][0]
-        row = conn.execute(
-            "SELECT ids, tfs, lens FROM kw_blocks WHERE term = ? AND block = ?", (term, block)
-        ).fetchone()
-        old_ids, tfs, lens = _arrays(row)
+        row = conn.execute("SELECT ids, tfs FROM kw_blocks WHERE term = ? AND block = ?", (term, block))
+        old_ids, tfs = _arrays(row.fetchone(), block)
         keep = ~gone[old_ids - base]
-        _write_block(conn, term, block, old_ids[keep], tfs[keep], lens[keep])
+        _write_block(conn, term, block, old_ids[keep], tfs[keep])
 
 
 def _merge_all(conn: apsw.Connection, new: Postings) -> None:
-    for term, ids, tfs, lens in new.groups():
+    for term, ids, tfs, _ in new.groups():
         blocks = ids >> BLOCK_BITS
         cuts = np.concatenate([[0], np.flatnonzero(np.diff(blocks)) + 1, [len(ids)]])
         for a, b in itertools.pairwise(cuts.tolist()):
-            _merge(conn, term, int(blocks[a]), ids[a:b], tfs[a:b], lens[a:b])
+            _merge(conn, term, int(blocks[a]), ids[a:b], tfs[a:b])
+    chunks, first = np.unique(new.ids, return_index=True)
+    _write_lengths(conn, chunks, new.lens[first])
 
 
-def _merge(
-    conn: apsw.Connection, term: str, block: int, ids: np.ndarray, tfs: np.ndarray, lens: np.ndarray
-) -> None:
+def _merge(conn: apsw.Connection, term: str, block: int, ids: np.ndarray, tfs: np.ndarray) -> None:
     row = conn.execute(
-        "SELECT ids, tfs, lens FROM kw_blocks WHERE term = ? AND block = ?", (term, block)
+        "SELECT ids, tfs FROM kw_blocks WHERE term = ? AND block = ?", (term, block)
     ).fetchone()
     if row is not None:
-        old_ids, old_tfs, old_lens = _arrays(row)
+        old_ids, old_tfs = _arrays(row, block)
         keep = _absent(old_ids, np.sort(ids))  # a row written twice keeps its newest postings
         ids = np.concatenate([old_ids[keep], ids])
         tfs = np.concatenate([old_tfs[keep], tfs])
-        lens = np.concatenate([old_lens[keep], lens])
-    _write_block(conn, term, block, ids, tfs, lens)
+    _write_block(conn, term, block, ids, tfs)
 
 
 def catch_up(
@@ -392,12 +406,23 @@ def _removed(conn: apsw.Connection) -> np.ndarray:
     return np.array(ids.split(","), np.int64) if ids else np.zeros(0, np.int64)
 
 
-def _read_term(conn: apsw.Connection, term: str, removed: np.ndarray | None) -> _Term:
-    rows = conn.execute("SELECT ids, tfs, lens FROM kw_blocks WHERE term = ? ORDER BY block", (term,))
+def _lengths(conn: apsw.Connection) -> np.ndarray:
+    """Every chunk's length in tokens, indexed by chunk id (0 where none), from the blocks' length rows."""
+    rows = conn.execute("SELECT block, lens FROM kw_lengths").fetchall()
+    size = 1 << BLOCK_BITS
+    out = np.zeros(((rows[-1][0] + 1) if rows else 0) * size, np.uint16)
+    for block, lens in rows:
+        out[block * size : (block + 1) * size] = np.frombuffer(lens, np.uint16)
+    return out
+
+
+def _read_term(conn: apsw.Connection, term: str, removed: np.ndarray | None, lengths: np.ndarray) -> _Term:
+    rows = conn.execute("SELECT block, ids, tfs FROM kw_blocks WHERE term = ? ORDER BY block", (term,))
     rows = rows.fetchall()
-    ids = np.frombuffer(b"".join(r[0] for r in rows), np.uint32).astype(np.int64)
-    tfs = np.frombuffer(b"".join(r[1] for r in rows), np.uint16)
-    lens = np.frombuffer(b"".join(r[2] for r in rows), np.uint16)
+    ids = np.frombuffer(b"".join(r[1] for r in rows), np.uint16).astype(np.int64)
+    ids += np.repeat([r[0] << BLOCK_BITS for r in rows], [len(r[1]) // 2 for r in rows]).astype(np.int64)
+    tfs = np.frombuffer(b"".join(r[2] for r in rows), np.uint16)
+    lens = lengths[ids]
     if removed is not None and len(ids):
         keep = ~removed[np.minimum(ids, len(removed) - 1)] | (ids >= len(removed))
         ids, tfs, lens = ids[keep], tfs[keep], lens[keep]
@@ -429,10 +454,11 @@ def search(conn: apsw.Connection, words: list[str], depth: int) -> list[tuple[in
         if len(gone):
             removed = np.zeros(gone[-1] + 1, bool)
             removed[gone] = True
+        lengths = _lengths(conn)
         cache: dict[str, _Term] = {}
         for term in words:
             if term not in cache:
-                cache[term] = _read_term(conn, term, removed)
+                cache[term] = _read_term(conn, term, removed, lengths)
     # A word said twice (or two words with one stem) counts twice, as two phrases do in FTS5.
     terms = [cache[w] for w in words if cache[w].df]
     if not terms:
@@ -463,8 +489,6 @@ def search(conn: apsw.Connection, words: list[str], depth: int) -> list[tuple[in
 
 def size_bytes(conn: apsw.Connection) -> int:
     """Bytes the index's tables take (dbstat), for the benchmark's report."""
-    rows = conn.execute(
-        "SELECT sum(pgsize) FROM dbstat WHERE name IN (SELECT value FROM json_each(?))",
-        (json.dumps(["kw_blocks", "kw_blocks_block", "kw_pending", "kw_pending_chunk", "kw_removed"]),),
-    ).fetchone()
-    return rows[0] or 0
+    names = json.dumps([*_TABLES, "kw_blocks_block", "kw_pending_chunk"])
+    sql = "SELECT sum(pgsize) FROM dbstat WHERE name IN (SELECT value FROM json_each(?))"
+    return conn.execute(sql, (names,)).fetchone()[0] or 0

@@ -163,6 +163,25 @@ def test_an_older_library_is_filled_in_resumably(tmp_path):
         conn.close()
 
 
+def test_the_first_format_is_made_again(tmp_path):
+    """Migration 4 replaces migration 3's layout (ids as uint32, a length per posting) and refills it."""
+    rng = random.Random(2)
+    conn, a, _ = _library(tmp_path)
+    for i in range(20):
+        _put(conn, a, f"{tmp_path}/a/doc{i}.txt", rng)
+    keyword_index.fold(conn)
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    conn = db.open_writer(tmp_path / "kw.db")
+    try:
+        assert db.get_meta(conn, keyword_index.META_KEY) == "building 0"
+        assert conn.execute("SELECT count(*) FROM kw_blocks").fetchone()[0] == 0
+        keyword_index.catch_up(conn)
+        assert_same_as_fts(conn)
+    finally:
+        conn.close()
+
+
 def test_searcher_uses_it_with_the_same_results(tmp_path, monkeypatch):
     root = tmp_path / "lib"
     root.mkdir()
@@ -196,8 +215,8 @@ def test_searcher_uses_it_with_the_same_results(tmp_path, monkeypatch):
 def _downgrade(conn) -> None:
     """Make the library look as it did before migration 3: no keyword index."""
     conn.execute(
-        "DROP TRIGGER kw_forget; DROP TABLE kw_blocks; DROP TABLE kw_pending; DROP TABLE kw_removed;"
-        " DELETE FROM meta WHERE key = 'keyword_index'; PRAGMA user_version = 2"
+        "DROP TRIGGER kw_forget; DROP TABLE kw_blocks; DROP TABLE kw_lengths; DROP TABLE kw_pending;"
+        " DROP TABLE kw_removed; DELETE FROM meta WHERE key = 'keyword_index'; PRAGMA user_version = 2"
     )
 
 
