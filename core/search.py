@@ -12,8 +12,10 @@ query runs on a second connection in a worker thread while the query is embedded
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ IDENTIFIER_MAX_PASSAGES = 20
 # each); a larger one asks the graph for more neighbours and keeps those inside the scope.
 SCOPE_SCAN_MAX = 20_000
 MAX_ANN_K = 4096
+EMBEDDED_RECOUNT_S = 60.0  # how stale the embedded-chunk count behind the graph's L may be
 
 
 # Lucene's English stop words (as Anserini's BM25 uses) plus question words: they match nearly every
@@ -227,6 +230,7 @@ class Searcher:
         self._kw_conn: apsw.Connection | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._tokens: dict[int, keyword_index.Tokens] = {}  # per connection: FTS5 query-side stemming
+        self._embedded: tuple[int, float] = (0, -math.inf)  # embedded chunks, and when they were counted
 
     def close(self) -> None:
         if self._pool is not None:
@@ -408,6 +412,14 @@ class Searcher:
         with timings.stage("vector search"), self.conn:
             return self._nearest(q, depth, scope, exact)
 
+    def _embedded_chunks(self) -> int:
+        """How many chunks have vectors: counted at most once a minute (a count is tens of ms at 1M)."""
+        n, when = self._embedded
+        if time.monotonic() - when > EMBEDDED_RECOUNT_S:
+            n = self.conn.execute("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0]
+            self._embedded = (n, time.monotonic())
+        return n
+
     def _nearest(self, q: bytes, depth: int, scope: Scope | None, exact: bool) -> list[tuple[int, float]]:
         conn = self.conn
         table = vector_index.active_table(conn)
@@ -439,13 +451,13 @@ class Searcher:
             # true distance), so the candidates are re-ranked by their stored float vectors.
             near = conn.execute(
                 f"SELECT rowid FROM {table} WHERE embedding MATCH ? AND k = ?",
-                (q, max(depth, vector_index.ANN_SEARCH_LIST)),
+                (q, max(depth, vector_index.search_list(self._embedded_chunks()))),
             ).fetchall()
             return exact_distances(conn, table, q, [r[0] for r in near])[:depth]
         # The graph cannot filter: a small scope reads its own vectors, a large one over-asks the graph.
         if not exact and scope.count(conn) > SCOPE_SCAN_MAX:
-            total = conn.execute("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0]
-            want = min(MAX_ANN_K, max(vector_index.ANN_SEARCH_LIST, 2 * depth * total // SCOPE_SCAN_MAX))
+            total = self._embedded_chunks()
+            want = min(MAX_ANN_K, max(vector_index.search_list(total), 2 * depth * total // SCOPE_SCAN_MAX))
             sql = f"SELECT rowid FROM {table} WHERE embedding MATCH ? AND k = ?"
             near = conn.execute(sql, (q, want)).fetchall()
             rows = exact_distances(conn, table, q, sorted(scope.members(conn, [r[0] for r in near])))

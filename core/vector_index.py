@@ -31,9 +31,10 @@ _TABLES = {FLAT: "vec_chunks", DISKANN: "vec_chunks_ann"}
 # "Vector indexes"): below it the exact scan answers well within the latency target.
 ANN_MIN_CHUNKS = 100_000
 # DiskANN search list size at query time (L): sqlite-vec searches with max(k, L), so asking for k = L rows
-# sets it per query, with no per-connection command (readers are query_only). Measured at 100k on the
-# synthetic library (bench.latency --vectors): recall@10 0.95 at L=512, 0.977 at L=1024, for the target 0.95.
-ANN_SEARCH_LIST = 1024
+# sets it per query, with no per-connection command (readers are query_only). The L a recall@10 of 0.95
+# needs grows with the graph (bench.latency --vectors, synthetic library): at 100k L=1024 gives 0.977; at
+# 300k it gives 0.933 and L=2048 gives 0.970, at 2.7x the time. (embedded chunks from, L) pairs:
+ANN_SEARCH_LISTS = ((0, 1024), (200_000, 2048))
 REBUILD_BATCH = 256  # vectors copied per transaction: each is a few seconds of graph inserts at most
 # A DiskANN delete scans every node of the graph (about 1 s per vector at 100k in bench/latency.py), so a
 # deleted chunk's vector stays in the graph and its id goes into vec_deleted, which searches skip; once the
@@ -44,6 +45,11 @@ DEAD_SHARE = 0.2
 def table_ddl(table: str, layout: str, dim: int) -> str:
     index = " indexed by diskann(neighbor_quantizer=binary)" if layout == DISKANN else ""
     return f"CREATE VIRTUAL TABLE {table} USING vec0(embedding float[{dim}] distance_metric=cosine{index})"
+
+
+def search_list(n_chunks: int) -> int:
+    """The graph's search list size (L) for a library of `n_chunks` embedded chunks."""
+    return max(size for start, size in ANN_SEARCH_LISTS if n_chunks >= start)
 
 
 def wanted_layout(n_chunks: int) -> str:

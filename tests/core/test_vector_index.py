@@ -164,3 +164,26 @@ def test_deleted_vectors_are_skipped_then_dropped_by_a_rebuild(library, monkeypa
     assert len(stored_vectors(lib.conn)) == 57
     assert vector_index.active_table(lib.conn) == "vec_chunks_ann"
     assert problems(lib.conn) == []
+
+
+@pytest.mark.parametrize(("lists", "expected"), [(((0, 16), (60, 48)), 48), (((0, 16), (61, 48)), 16)])
+def test_the_graph_search_list_grows_with_the_library(library, monkeypatch, lists, expected):
+    lib, _ = library
+    monkeypatch.setattr(vector_index, "ANN_MIN_CHUNKS", 50)
+    lib.index()
+    assert vector_index.layout(lib.conn) == vector_index.DISKANN
+    monkeypatch.setattr(vector_index, "ANN_SEARCH_LISTS", lists)
+    asked = []
+
+    def trace(_cursor, sql, bindings):
+        if "vec_chunks_ann WHERE embedding MATCH" in sql:
+            asked.append(bindings[1])
+        return True
+
+    s = Searcher(lib.db_path, lib.embedder)
+    s.conn.exec_trace = trace
+    try:
+        assert s.search("kettle tea", mode="vector", k=5).hits
+    finally:
+        s.close()
+    assert asked == [expected]  # 60 chunks embedded: the graph is searched with that size's L
