@@ -12,7 +12,10 @@ then timed through llama-cpp-python's own `eval`:
 
 The builds run alternately, `--rounds` times each in a fresh process (3 repetitions inside each), so a
 change in the neighbours' load hits all builds alike; the table gives medians and ratios to the first build.
-Not run on a portable build yet: that build (issue 14) is not in the Makefile yet.
+The portable build is the one `make package` makes (its venv, build/package-venv, has Almanac installed):
+
+    .venv/bin/python -m bench.llama_build --python native=.venv/bin/python \
+        --python portable=build/package-venv/bin/python
 """
 
 from __future__ import annotations

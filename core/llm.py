@@ -423,12 +423,15 @@ def _load_cpu_backends() -> None:
     in (the native one `make run` installs) has no such files: nothing to do.
     """
     import llama_cpp
-    from llama_cpp import _ggml
+    import llama_cpp.llama_cpp as low
 
     libdir = Path(llama_cpp.__file__).parent / "lib"
     if not any(libdir.glob("*ggml-cpu-*")):
         return
-    lib = _ggml.libggml
+    # The ggml that libllama links against, found through libllama itself: llama_cpp._ggml opens
+    # `libggml.so` by path, which on Linux is a second copy of `libggml.so.0` with a registry of its own
+    # (backends loaded there stay invisible to llama.cpp: "no backends are loaded").
+    lib = low._lib if hasattr(low._lib, "ggml_backend_load_all_from_path") else _ggml_library()
     lib.ggml_backend_reg_count.restype = ctypes.c_size_t
     lib.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
     lib.ggml_backend_load_all_from_path.restype = None
@@ -438,6 +441,14 @@ def _load_cpu_backends() -> None:
             log.info("llama.cpp CPU code: %s", _loaded_cpu_library() or "unknown")
     if lib.ggml_backend_reg_count() == 0:
         raise ModelError(f"llama.cpp found no CPU code this processor can run in {libdir}.")
+
+
+def _ggml_library() -> Any:
+    """ggml opened by name, where libllama does not expose its dependencies' symbols (Windows: ggml.dll is
+    then the same module libllama loaded)."""
+    from llama_cpp import _ggml
+
+    return _ggml.libggml
 
 
 def _loaded_cpu_library() -> str | None:
