@@ -242,6 +242,8 @@ def _write_block(conn: apsw.Connection, term: str, block: int, ids: np.ndarray, 
 
 def _write_lengths(conn: apsw.Connection, ids: np.ndarray, lens: np.ndarray) -> None:
     """Record chunk lengths (ids ascending, one length per id) in their blocks' length rows."""
+    if not len(ids):
+        return
     blocks = ids >> BLOCK_BITS
     cuts = np.concatenate([[0], np.flatnonzero(np.diff(blocks)) + 1, [len(ids)]]).tolist()
     for a, b in itertools.pairwise(cuts):
