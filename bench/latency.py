@@ -23,6 +23,12 @@ recall@10 against the exact scan for several runtime settings (rescore oversampl
 and the cost of deleting a vector and of re-inserting it (a re-embed), measured inside a transaction that is
 rolled back so the cached index stays as built.
 
+Keyword search (`--keywords`): FTS5's bm25 over every word, FTS5 with frequent words left out (the fallback
+while keyword_index fills) and keyword_index (production), interleaved per query, with overlap@10 against the
+first; then keyword_index's size, catch-up time (a library built here is filled like an older library, once)
+and write cost: FTS rows added with and without its hook, its fold, and a purge of chunks deleted across
+the library, each inside a transaction that is rolled back.
+
 Queries: the first 50 SciFact test claims (held out: claims, not corpus text), embedded with the bundled
 model. Retrieval latencies EXCLUDE the query embedding: the Searcher gets an embedder that looks the
 precomputed query vector up (so its "embed query" stage is ~0); the model's own query-embedding time is
