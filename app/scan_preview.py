@@ -27,8 +27,6 @@ MARK_FILL = QColor(255, 213, 79, 110)  # the amber of the text previews' marks, 
 MARK_EDGE = QColor(230, 150, 0)
 _WORD = re.compile(r"\w+")
 
-ScanLoader = Callable[[str, "int | None", str, "set[str]", Callable[["ScanPage | None"], None]], None]
-
 
 @dataclass
 class ScanPage:
@@ -37,6 +35,10 @@ class ScanPage:
     image: QImage
     passage: list[Box]
     marks: list[Box]
+
+
+# (path, page, passage, query terms, done): `done(page or None)` is called on the GUI thread.
+ScanLoader = Callable[[str, int | None, str, set[str], Callable[[ScanPage | None], None]], None]
 
 
 def _squash(text: str) -> str:

@@ -1,7 +1,7 @@
 """OCR engines compared on rendered pages of the evaluation PDFs: accuracy against the text layer, and speed.
 
     nice -n 10 .venv/bin/python -m bench.ocr [--engines rapidocr tesseract] [--dpi 150 300] [--pages 6]
-        [--squeeze 1.0 0.6] [--det-max N] [--threads N] [--batch N] [--no-words]
+        [--squeeze 1.0 0.6] [--det-max N] [--threads N] [--batch N] [--no-words] [--spin] [--arena] [--before]
 
 Each page below is rendered by PDFium (as the product renders a scanned PDF page) at each dpi, OCR'd, and
 compared with the same page's text layer read by pypdf, which is the ground truth. Both texts go through the
@@ -11,16 +11,21 @@ product's page cleanup (hyphens at line ends rejoined), NFKC, lower case; then
   missed = the truth's words (as a multiset) the OCR text lacks, in any order: what keyword search needs,
   and blind to reading order (a figure's labels, a two-column page read across), which WER is not.
 Time: wall and CPU seconds per page (CPU includes Tesseract's child process); on a shared machine the CPU
-seconds divided by the cores an engine uses are the better estimate of an idle machine's wall time.
+seconds divided by the cores an engine uses are the better estimate of an idle machine's wall time. Each
+page is read by every engine in turn, and the summary gives each engine's wall and CPU time as a ratio to the
+first engine's in the same run.
 
-Engines: `rapidocr` is the product's path (core/extractors/ocr.py: RapidOCR, models in its wheel, the
-page read at `SQUEEZE` of its width, word edges kept, the product's column-aware line order). Variants of it,
-each run after it in the same process, compare one change at a time: `--squeeze X` reads the page at X of
+Engines: `rapidocr` is the product's path (core/extractors/ocr.py: RapidOCR, models in its wheel, the page
+read at `SQUEEZE` of its width, word edges kept, ONNX Runtime's threads not spinning, the product's
+column-aware line order). Variants of it compare one change at a time: `--squeeze X` reads the page at X of
 its width (1.0: as rendered); `--det-max N` detects text on an image shrunk to at most N pixels a side (the
 engine's default scales the short side to 736); `--threads N` gives ONNX Runtime N intra-op threads (the
 default: one per core); `--batch N` recognises N lines per batch (the default 6); `--no-words` leaves out the
-word edges the preview uses. `tesseract` needs the system package (apt: tesseract-ocr) and pytesseract; it is
-skipped with a note when absent. The OCR'd texts are kept in ~/.cache/almanac-bench/ocr/ for inspection.
+word edges the preview uses; `--spin` lets ONNX Runtime's threads spin while they wait (its default);
+`--arena` turns ONNX Runtime's memory arena on (RapidOCR turns it off); `--before` runs the engine as the
+product had it before these (full width, spinning threads, no word edges). `tesseract` needs the system
+package (apt: tesseract-ocr) and pytesseract; it is skipped with a note when absent. The OCR'd texts are
+kept in ~/.cache/almanac-bench/ocr/ for inspection.
 """
 
 from __future__ import annotations
@@ -90,10 +95,20 @@ def render(path: Path, number: int, dpi: int):
 _DEFAULT_PARAMS = dict(ocr.ENGINE_PARAMS)
 
 
-def rapidocr_engine(squeeze: float = ocr.SQUEEZE, words: bool = True, **params: object) -> Callable:
-    """The product's path with its own engine, built once with `params` over the product's settings."""
+_DEFAULT_SESSION = dict(ocr.SESSION_CONFIG)
+
+
+def rapidocr_engine(
+    squeeze: float = ocr.SQUEEZE, words: bool = True, spin: bool | None = None, **params: object
+) -> Callable:
+    """The product's path with its own engine, built once with `params` over the product's settings
+    (`spin`: ONNX Runtime's threads spin, or not, while they wait; None: the product's choice)."""
     ocr.ENGINE_PARAMS.clear()
     ocr.ENGINE_PARAMS.update({**_DEFAULT_PARAMS, **params})
+    ocr.SESSION_CONFIG.clear()
+    ocr.SESSION_CONFIG.update(_DEFAULT_SESSION)
+    if spin is not None:
+        ocr.SESSION_CONFIG["session.intra_op.allow_spinning"] = "1" if spin else "0"
     ocr._engine = None
     engine = ocr._get_engine()
 
@@ -127,6 +142,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="also run rapidocr with N ONNX Runtime threads")
     parser.add_argument("--batch", type=int, default=0, help="also run rapidocr recognising N lines a batch")
     parser.add_argument("--no-words", action="store_true", help="also run rapidocr without word edges")
+    parser.add_argument("--spin", action="store_true", help="also run rapidocr with spinning threads")
+    parser.add_argument("--arena", action="store_true", help="also run rapidocr with ONNX Runtime's memory arena")
+    parser.add_argument(
+        "--before", action="store_true", help="also run rapidocr as it was before (full width, spinning, no words)"
+    )
     args = parser.parse_args()
     engines: dict[str, Callable] = {name: ENGINES[name] for name in args.engines}
     for x in args.squeeze:
@@ -142,6 +162,13 @@ def main() -> None:
         engines[f"rapidocr-batch{args.batch}"] = functools.partial(rapidocr_engine, **batch)
     if args.no_words:
         engines["rapidocr-nowords"] = functools.partial(rapidocr_engine, words=False)
+    if args.spin:
+        engines["rapidocr-spin"] = functools.partial(rapidocr_engine, spin=True)
+    if args.arena:
+        arena = {"EngineConfig.onnxruntime.enable_cpu_mem_arena": True}
+        engines["rapidocr-arena"] = functools.partial(rapidocr_engine, **arena)
+    if args.before:
+        engines["rapidocr-before"] = functools.partial(rapidocr_engine, squeeze=1.0, words=False, spin=True)
     keep = cache_dir("ocr")
     docs = eval_dir("docs") / "pdf"
     pages = PAGES[: args.pages]

@@ -39,8 +39,12 @@ ENGINE_PARAMS: dict[str, object] = {"Global.log_level": "warning", "Global.use_c
 # The recogniser reads each text line scaled to 48 px high, so its cost goes with the lines' width over their
 # height: a page read at this share of its width costs that much less to recognise (and to detect text on),
 # for the same words (bench/ocr.py --squeeze; docs/benchmarks.md "OCR").
-SQUEEZE = 1.0
+SQUEEZE = 0.7
 WORD_BOXES = True  # each word's left and right edge, for the preview's marks (bench/ocr.py --no-words)
+# ONNX Runtime's threads spin while they wait for the next piece of work; on a busy two-core machine that
+# spinning takes the CPU from the thread with the work (bench/ocr.py --spin). Set on the sessions RapidOCR
+# makes, which it gives no config entries of its own.
+SESSION_CONFIG: dict[str, str] = {"session.intra_op.allow_spinning": "0"}
 
 ProgressFn = Callable[[int, int], None]
 
@@ -77,8 +81,29 @@ def _get_engine() -> Any:
             from rapidocr import RapidOCR
         except Exception as err:
             raise OcrUnavailable(f"Scanned pages are skipped: {NOT_INSTALLED}") from err
+        _configure_sessions()
         _engine = RapidOCR(params=dict(ENGINE_PARAMS))
     return _engine
+
+
+def _configure_sessions() -> None:
+    """Have RapidOCR's ONNX Runtime sessions take SESSION_CONFIG's entries (read when each is made)."""
+    try:
+        from rapidocr.inference_engine.onnxruntime.main import OrtInferSession
+    except ImportError:  # another layout (another rapidocr): its sessions keep their own options
+        return
+    make = OrtInferSession._init_sess_opts
+    if getattr(make, "almanac", False):
+        return
+
+    def options(cfg: Any) -> Any:
+        made = make(cfg)
+        for key, value in SESSION_CONFIG.items():
+            made.add_session_config_entry(key, value)
+        return made
+
+    options.almanac = True  # type: ignore[attr-defined]
+    OrtInferSession._init_sess_opts = staticmethod(options)  # type: ignore[method-assign]
 
 
 def recognise(image: Image, squeeze: float = SQUEEZE) -> list[OcrLine]:
