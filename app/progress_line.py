@@ -62,6 +62,8 @@ def progress_words(p: Progress, files: tuple[int, int], eta: float | None) -> st
         return PREPARING_WORDS
     if p.phase == "reading":
         parts.append(f"Reading files: {p.files_done:,} of {p.files_total:,}")
+    elif p.phase == "building":
+        parts.append(f"Building the {p.current} for a large library: {p.chunks_done:,} of {p.chunks_total:,}")
     elif p.phase == "embedding":
         if files[1]:  # reading is over once embedding starts (its last report may have been folded away)
             parts.append(f"{files[1]:,} file{'' if files[1] == 1 else 's'} read")
@@ -104,8 +106,8 @@ class IndexProgressLine(QWidget):
         if p.phase == "reading":
             self._files = (p.files_done, p.files_total)
             eta = self._eta.update("reading", p.files_done, p.files_total)
-        elif p.phase == "embedding":
-            eta = self._eta.update("embedding", p.chunks_done, p.chunks_total)
+        elif p.phase in ("embedding", "building"):
+            eta = self._eta.update(p.phase + p.current, p.chunks_done, p.chunks_total)
         else:
             eta = None
         self.label.setText(progress_words(p, self._files, eta))

@@ -21,6 +21,9 @@ def describe(p: Progress) -> tuple[str, int, int]:
         return (words, p.files_done, p.files_total)
     if p.phase == "preparing":
         return PREPARING_WORDS, 0, 0
+    if p.phase == "building":
+        done, total = p.chunks_done, p.chunks_total
+        return f"Building the {p.current} for a large library: {done:,} of {total:,} chunks", done, total
     if p.phase == "embedding":
         return f"Embedding: {p.chunks_done:,} of {p.chunks_total:,} chunks", p.chunks_done, p.chunks_total
     return "Index up to date", 1, 1

@@ -29,6 +29,9 @@ class ProgressLine:
             line = f"Reading   {_bar(p.files_done, p.files_total)} {p.files_done}/{p.files_total} files"
         elif p.phase == "preparing":
             line = PREPARING_WORDS
+        elif p.phase == "building":
+            done, total = p.chunks_done, p.chunks_total
+            line = f"Building the {p.current} {_bar(done, total)} {done}/{total} chunks"
         elif p.phase == "embedding":
             rate = p.chunks_done / max(now - self._started, 1e-9)
             line = (

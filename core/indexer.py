@@ -38,7 +38,9 @@ SECTION_JOIN = "\n\n"  # chunk offsets are into the sections joined with this
 
 @dataclass
 class Progress:
-    phase: str  # "scanning" | "reading" | "preparing" (the embedding model) | "embedding" | "done"
+    # "scanning" | "reading" | "preparing" (the embedding model) | "embedding" | "building" (a big library's
+    # vector or keyword index, named in `current`, from stored chunks) | "done"
+    phase: str
     files_done: int = 0
     files_total: int = 0
     chunks_done: int = 0
@@ -400,7 +402,7 @@ class Indexer:
                 self.conn,
                 self.embedder.dim,
                 checkpoint=cancel.checkpoint if cancel else lambda: None,
-                progress=lambda d, t: notify(Progress("embedding", chunks_done=d, chunks_total=t)),
+                progress=_building(notify, "vector index"),
             )
         if documents is None and not keyword_index.ready(self.conn):
             # An index made before keyword_index: fill it in (resumable; FTS5 answers keyword searches
@@ -408,9 +410,14 @@ class Indexer:
             keyword_index.catch_up(
                 self.conn,
                 checkpoint=cancel.checkpoint if cancel else lambda: None,
-                progress=lambda d, t: notify(Progress("embedding", chunks_done=d, chunks_total=t)),
+                progress=_building(notify, "keyword index"),
             )
         return done
+
+
+def _building(notify: ProgressFn, what: str) -> Callable[[int, int], None]:
+    """Progress of a big library's index being built from stored chunks (`what`: which index)."""
+    return lambda d, t: notify(Progress("building", chunks_done=d, chunks_total=t, current=what))
 
 
 def index_all(

@@ -89,6 +89,8 @@ def test_enter_sends_and_shift_enter_adds_a_line(qtbot):
 
 def test_progress_words():
     assert describe(Progress("reading", 3, 10, current="/a/b.md")) == ("Reading files: 3 of 10 — b.md", 3, 10)
+    building = Progress("building", chunks_done=5, chunks_total=8, current="keyword index")
+    assert describe(building) == ("Building the keyword index for a large library: 5 of 8 chunks", 5, 8)
     scan = Progress("reading", 3, 10, current="/a/scan.pdf", pages_done=4, pages_total=20)
     assert describe(scan)[0] == "Reading files: 3 of 10 — scan.pdf (OCR: page 5 of 20)"
     assert describe(Progress("embedding", chunks_done=5, chunks_total=9))[0] == "Embedding: 5 of 9 chunks"

@@ -187,3 +187,14 @@ def test_the_graph_search_list_grows_with_the_library(library, monkeypatch, list
     finally:
         s.close()
     assert asked == [expected]  # 60 chunks embedded: the graph is searched with that size's L
+
+
+def test_growing_into_the_graph_is_reported_as_building_the_vector_index(library, monkeypatch):
+    lib, _ = library
+    lib.index()
+    monkeypatch.setattr(vector_index, "ANN_MIN_CHUNKS", 50)
+    seen = []
+    lib.index(progress=seen.append)
+    building = [p for p in seen if p.phase == "building"]
+    assert building and {p.current for p in building} == {"vector index"}
+    assert building[-1].chunks_done == building[-1].chunks_total == 60
