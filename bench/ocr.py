@@ -205,7 +205,7 @@ def main() -> None:
         base_wall, base_cpu = sum(r[3] for r in base) / len(base), sum(r[4] for r in base) / len(base)
         wall, cpu = sum(walls) / k, sum(cpus) / k
         summary.append(
-            [name, dpi, k, f"{sum(cers) / k:.2%}", f"{sum(wers) / k:.2%}", f"{sum(body) / max(len(body), 1):.2%}", f"{max(wers):.2%}", f"{sum(misses) / k:.2%}", wall, cpu, f"{wall / base_wall:.2f}", f"{cpu / base_cpu:.2f}"]
+            [name, dpi, k, f"{sum(cers) / k:.2%}", f"{sum(wers) / k:.2%}", f"{sum(body) / len(body):.2%}" if body else "-", f"{max(wers):.2%}", f"{sum(misses) / k:.2%}", wall, cpu, f"{wall / base_wall:.2f}", f"{cpu / base_cpu:.2f}"]
         )
     print()
     print(table(["engine", "dpi", "page", "CER", "WER", "missed", "s wall", "s CPU"], detail))
