@@ -92,9 +92,9 @@ def _configure_sessions() -> None:
         from rapidocr.inference_engine.onnxruntime.main import OrtInferSession
     except ImportError:  # another layout (another rapidocr): its sessions keep their own options
         return
-    make = OrtInferSession._init_sess_opts
-    if getattr(make, "almanac", False):
-        return
+    make = getattr(OrtInferSession, "_init_sess_opts", None)
+    if make is None or getattr(make, "almanac", False):
+        return  # options made another way (another rapidocr), or already configured
 
     def options(cfg: Any) -> Any:
         made = make(cfg)
