@@ -2,6 +2,7 @@
 
     nice -n 10 .venv/bin/python -m bench.ocr [--engines rapidocr tesseract] [--dpi 150 300] [--pages 6]
         [--squeeze 1.0 0.6] [--det-max N] [--threads N] [--batch N] [--no-words] [--spin] [--arena] [--before]
+        [--recognisers N]
 
 Each page below is rendered by PDFium (as the product renders a scanned PDF page) at each dpi, OCR'd, and
 compared with the same page's text layer read by pypdf, which is the ground truth. Both texts go through the
@@ -16,16 +17,20 @@ page is read by every engine in turn, and the summary gives each engine's wall a
 first engine's in the same run.
 
 Engines: `rapidocr` is the product's path (core/extractors/ocr.py: RapidOCR, models in its wheel, the page
-read at `SQUEEZE` of its width, word edges kept, ONNX Runtime's threads not spinning, the product's
-column-aware line order). Variants of it compare one change at a time: `--squeeze X` reads the page at X of
-its width (1.0: as rendered); `--det-max N` detects text on an image shrunk to at most N pixels a side (the
-engine's default scales the short side to 736); `--threads N` gives ONNX Runtime N intra-op threads (the
-default: one per core); `--batch N` recognises N lines per batch (the default 6); `--no-words` leaves out the
-word edges the preview uses; `--spin` lets ONNX Runtime's threads spin while they wait (its default);
-`--arena` turns ONNX Runtime's memory arena on (RapidOCR turns it off); `--before` runs the engine as the
-product had it before these (full width, spinning threads, no word edges). `tesseract` needs the system
-package (apt: tesseract-ocr) and pytesseract; it is skipped with a note when absent. The OCR'd texts are
-kept in ~/.cache/almanac-bench/ocr/ for inspection.
+read at `SQUEEZE` of its width, word edges kept, ONNX Runtime's threads not spinning, two batches of lines
+recognised at once on two sessions with half the cores each, the product's column-aware line order). Variants
+of it compare one change at a time: `--squeeze X` reads the page at X of its width (1.0: as rendered);
+`--det-max N` detects text on an image shrunk to at most N pixels a side (the engine's default scales the
+short side to 736); `--threads N` gives ONNX Runtime N intra-op threads (the default: one per core;
+detection's and the single recogniser's); `--recognisers N` recognises N batches at once on N sessions (1: the
+engine's own single session, the path before); `--batch N` recognises N lines per batch (the default 6);
+`--no-words` leaves out the word edges the preview uses; `--spin` lets ONNX Runtime's threads spin while they
+wait (its default); `--arena` turns ONNX Runtime's memory arena on (RapidOCR turns it off); `--before` runs
+the engine as the product had it before these (full width, spinning threads, no word edges, one recogniser).
+`--memory` reports the peak address space (VmPeak, what the extraction child's cap counts) of each variant
+alone, in a fresh process each, instead of the table. `tesseract` needs the system package (apt:
+tesseract-ocr) and pytesseract; it is skipped with a note when absent. The OCR'd texts are kept in
+~/.cache/almanac-bench/ocr/ for inspection.
 """
 
 from __future__ import annotations
@@ -99,10 +104,15 @@ _DEFAULT_SESSION = dict(ocr.SESSION_CONFIG)
 
 
 def rapidocr_engine(
-    squeeze: float = ocr.SQUEEZE, words: bool = True, spin: bool | None = None, **params: object
+    squeeze: float = ocr.SQUEEZE,
+    words: bool = True,
+    spin: bool | None = None,
+    recognisers: int = ocr.RECOGNISERS,
+    **params: object,
 ) -> Callable:
     """The product's path with its own engine, built once with `params` over the product's settings
     (`spin`: ONNX Runtime's threads spin, or not, while they wait; None: the product's choice)."""
+    ocr.RECOGNISERS = recognisers
     ocr.ENGINE_PARAMS.clear()
     ocr.ENGINE_PARAMS.update({**_DEFAULT_PARAMS, **params})
     ocr.SESSION_CONFIG.clear()
@@ -132,6 +142,24 @@ def tesseract_engine() -> Callable | None:
 ENGINES = {"rapidocr": rapidocr_engine, "tesseract": tesseract_engine}
 
 
+def _read_for_memory(make: Callable, pages: list[tuple[Path, int]], dpi: int) -> tuple[float, float]:
+    engine = make()
+    for path, number in pages:
+        engine(render(path, number, dpi))
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return tuple(int(status[key].split()[0]) / 1024 for key in ("VmPeak", "VmHWM"))  # type: ignore[return-value]
+
+
+def peak_memory(make: Callable, pages: list[tuple[Path, int]], dpi: int) -> tuple[float, float]:
+    """(peak address space, peak resident) in MB of a fresh process that builds the engine and reads the pages:
+    the address space is what the extraction child's cap (RLIMIT_AS) counts. Linux only (/proc)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_read_for_memory, make, pages, dpi).result()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
@@ -147,6 +175,8 @@ def main() -> None:
     parser.add_argument(
         "--before", action="store_true", help="also run rapidocr as it was before (full width, spinning, no words)"
     )
+    parser.add_argument("--recognisers", type=int, default=0, help="also run rapidocr on N recognition sessions")
+    parser.add_argument("--memory", action="store_true", help="peak address space of each variant, in its own process")
     args = parser.parse_args()
     engines: dict[str, Callable] = {name: ENGINES[name] for name in args.engines}
     for x in args.squeeze:
@@ -167,11 +197,20 @@ def main() -> None:
     if args.arena:
         arena = {"EngineConfig.onnxruntime.enable_cpu_mem_arena": True}
         engines["rapidocr-arena"] = functools.partial(rapidocr_engine, **arena)
+    if args.recognisers:
+        engines[f"rapidocr-rec{args.recognisers}"] = functools.partial(rapidocr_engine, recognisers=args.recognisers)
     if args.before:
-        engines["rapidocr-before"] = functools.partial(rapidocr_engine, squeeze=1.0, words=False, spin=True)
+        before = functools.partial(rapidocr_engine, squeeze=1.0, words=False, spin=True, recognisers=1)
+        engines["rapidocr-before"] = before
     keep = cache_dir("ocr")
     docs = eval_dir("docs") / "pdf"
     pages = PAGES[: args.pages]
+    if args.memory:
+        print(header("OCR: peak address space of each variant reading the pages, each in a fresh process"))
+        rows = [[name, dpi, *peak_memory(make, [(docs / f, n) for f, n in pages], dpi)]
+                for dpi in args.dpi for name, make in engines.items() if name != "tesseract"]
+        print(table(["engine", "dpi", "VmPeak MB", "VmHWM MB"], rows))
+        return
     truths = {(f, n): PdfReader(docs / f).pages[n - 1].extract_text() for f, n in pages}
     print(header("OCR: accuracy against the text layer, and seconds per page"))
     ready: dict[str, Callable] = {}

@@ -11,8 +11,13 @@ scan is never OCR'd twice, also under another name; and at most `max_pages` page
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
+import queue
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +50,13 @@ WORD_BOXES = True  # each word's left and right edge, for the preview's marks (b
 # spinning takes the CPU from the thread with the work (bench/ocr.py --spin). Set on the sessions RapidOCR
 # makes, which it gives no config entries of its own.
 SESSION_CONFIG: dict[str, str] = {"session.intra_op.allow_spinning": "0"}
+# Recognition is ~84% of a page, and its batches of lines are small operations that two ONNX Runtime threads
+# share poorly (one thread: 0.93x the CPU of two). So two batches run at once, on two sessions with half the
+# cores each (one each on two cores). Not more: each batch in flight holds its own working memory, and four
+# sessions took the peak address space of six pages from 2.2 to 2.9 GB, against the extraction child's 3 GB
+# cap (bench/ocr.py --memory; one session: 1.7 GB). 1 keeps the engine's own single session with a thread per
+# core (bench/ocr.py --recognisers 1).
+RECOGNISERS = 2
 
 ProgressFn = Callable[[int, int], None]
 
@@ -82,8 +94,71 @@ def _get_engine() -> Any:
         except Exception as err:
             raise OcrUnavailable(f"Scanned pages are skipped: {NOT_INSTALLED}") from err
         _configure_sessions()
-        _engine = RapidOCR(params=dict(ENGINE_PARAMS))
+        engine = RapidOCR(params=dict(ENGINE_PARAMS))
+        count = min(RECOGNISERS, _cores())
+        if count > 1:
+            engine.text_rec = _shared_recogniser(engine, count)  # RapidOCR then never makes its own
+        _engine = engine
     return _engine
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _shared_recogniser(engine: Any, count: int) -> SharedRecogniser:
+    """`count` recognisers made as RapidOCR makes its one (RapidOCR._load_rec_model), each with its share of
+    the cores."""
+    from rapidocr.ch_ppocr_rec import TextRecognizer
+
+    cfg = copy.deepcopy(engine.cfg.Rec)
+    cfg.engine_cfg = copy.deepcopy(engine.cfg.EngineConfig[cfg.engine_type.value])
+    cfg.engine_cfg.intra_op_num_threads = max(1, _cores() // count)
+    cfg.font_path = engine.cfg.Global.font_path
+    cfg.model_root_dir = engine.cfg.Global.model_root_dir
+    return SharedRecogniser([TextRecognizer(cfg) for _ in range(count)])
+
+
+class SharedRecogniser:
+    """RapidOCR's text recogniser with its batches of lines run at once, each on whichever of the recognisers
+    is free (each has its own ONNX Runtime session, so they never wait on one another).
+
+    The lines are sorted by width over height and cut into batches as the engine cuts them, so each line is
+    padded to the same width and read as it would be by one recogniser. The widest batches go first, so the
+    last one to finish is a short one.
+    """
+
+    def __init__(self, recognisers: Sequence[Any]) -> None:
+        self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for recogniser in recognisers:
+            self._free.put(recogniser)
+        self._batch = int(recognisers[0].rec_batch_num)
+        self._pool = ThreadPoolExecutor(len(recognisers), thread_name_prefix="ocr-recognise")
+
+    def __call__(self, request: Any) -> Any:
+        import numpy as np
+        from rapidocr.ch_ppocr_rec import TextRecInput, TextRecOutput
+
+        start = time.perf_counter()
+        images = [request.img] if isinstance(request.img, np.ndarray) else list(request.img)
+        # The engine's own sort, not a stable one: justified lines tie, and ties must fall the same way.
+        order = np.argsort(np.array([image.shape[1] / float(image.shape[0]) for image in images]))
+        batches = [order[at : at + self._batch] for at in range(0, len(order), self._batch)][::-1]
+
+        def read(batch: Any) -> Any:
+            recogniser = self._free.get()
+            try:
+                lines = [images[i] for i in batch]
+                return recogniser(TextRecInput(img=lines, return_word_box=request.return_word_box))
+            finally:
+                self._free.put(recogniser)
+
+        txts, scores, words = [""] * len(images), [0.0] * len(images), [None] * len(images)
+        for batch, out in zip(batches, self._pool.map(read, batches), strict=True):
+            for i, txt, score, word in zip(batch, out.txts, out.scores, out.word_results, strict=True):
+                txts[i], scores[i], words[i] = txt, score, word
+        elapse = time.perf_counter() - start
+        return TextRecOutput(images, tuple(txts), tuple(scores), tuple(words), elapse)  # type: ignore[arg-type]
 
 
 def _configure_sessions() -> None:
@@ -108,8 +183,6 @@ def _configure_sessions() -> None:
 
 def recognise(image: Image, squeeze: float = SQUEEZE) -> list[OcrLine]:
     """The text lines on one image in reading order, with boxes as fractions of the image."""
-    import os
-
     if os.environ.get(FAIL_ENV):
         raise ExtractionError("OCR was asked for (test hook)")
     import numpy as np

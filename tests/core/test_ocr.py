@@ -15,7 +15,7 @@ import pypdfium2 as pdfium
 import pytest
 from almanac.core.errors import ExtractionError
 from almanac.core.extractors import OcrOptions, OcrRun, extract, ocr
-from almanac.core.extractors.ocr import FAIL_ENV, reading_order
+from almanac.core.extractors.ocr import FAIL_ENV, SharedRecogniser, reading_order
 from almanac.core.extractors.ocr_cache import OcrLine
 from almanac.core.library import Library
 from almanac.core.settings import Settings
@@ -229,3 +229,21 @@ def test_a_sideways_photo_is_read_upright_with_its_word_edges_cached(tmp_path, m
     edges = [(box[0], box[2]) for _, box in words]
     assert all(a < b <= c for (a, b), (c, _) in zip(edges, edges[1:], strict=False))  # left to right
     assert line.box[0] <= edges[0][0] and edges[-1][1] <= line.box[2] + 0.01
+
+
+@pytest.mark.slow
+def test_lines_recognised_at_once_are_read_as_the_single_recogniser_reads_them(monkeypatch):
+    # 14 lines: three batches of up to six, shared out between two sessions; lines of one length tie in the
+    # sort, and each must land in the same batch (so padded the same) as with the engine's own recogniser.
+    cargo = ["tea", "rope", "salt", "tin", "wool", "coal", "rice", "iron", "silk", "oats", "lime", "wine", "hemp"]
+    page = scan([f"Entry {i}: {word} for the harbour master" for i, word in enumerate(cargo, start=10)] + ["Signed"])
+    monkeypatch.setattr(ocr, "_cores", lambda: 2)  # two sessions on any machine
+    read = {}
+    for count in (1, 2):
+        monkeypatch.setattr(ocr, "_engine", None)
+        monkeypatch.setattr(ocr, "RECOGNISERS", count)
+        assert isinstance(ocr._get_engine().text_rec, SharedRecogniser) == (count == 2)
+        read[count] = ocr.recognise(page)
+    assert read[2] == read[1]  # text, box and word edges of every line, in the same order
+    assert [line.text for line in read[2]][-2:] == ["Entry 22: hemp for the harbour master", "Signed"]
+    assert all(len(line.words) == len(line.text.split()) for line in read[2])
