@@ -2,7 +2,7 @@
 
     nice -n 10 .venv/bin/python -m bench.ocr [--engines rapidocr tesseract] [--dpi 150 300] [--pages 6]
         [--squeeze 1.0 0.6] [--det-max N] [--threads N] [--batch N] [--no-words] [--spin] [--arena] [--before]
-        [--recognisers N]
+        [--recognisers N] [--repeat N] [--memory]
 
 Each page below is rendered by PDFium (as the product renders a scanned PDF page) at each dpi, OCR'd, and
 compared with the same page's text layer read by pypdf, which is the ground truth. Both texts go through the
@@ -14,7 +14,8 @@ product's page cleanup (hyphens at line ends rejoined), NFKC, lower case; then
 Time: wall and CPU seconds per page (CPU includes Tesseract's child process); on a shared machine the CPU
 seconds divided by the cores an engine uses are the better estimate of an idle machine's wall time. Each
 page is read by every engine in turn, and the summary gives each engine's wall and CPU time as a ratio to the
-first engine's in the same run.
+first engine's in the same run; `--repeat N` reads the pages N times, the engines' order reversed every other
+time.
 
 Engines: `rapidocr` is the product's path (core/extractors/ocr.py: RapidOCR, models in its wheel, the page
 read at `SQUEEZE` of its width, word edges kept, ONNX Runtime's threads not spinning, two batches of lines
@@ -177,6 +178,7 @@ def main() -> None:
     )
     parser.add_argument("--recognisers", type=int, default=0, help="also run rapidocr on N recognition sessions")
     parser.add_argument("--memory", action="store_true", help="peak address space of each variant, in its own process")
+    parser.add_argument("--repeat", type=int, default=1, help="read the pages N times (wall time is noisy)")
     args = parser.parse_args()
     engines: dict[str, Callable] = {name: ENGINES[name] for name in args.engines}
     for x in args.squeeze:
@@ -225,9 +227,11 @@ def main() -> None:
     runs: dict[tuple[str, int], list[tuple[float, float, float, float, float, bool]]] = {}
     detail = []
     for dpi in args.dpi:
-        for f, n in pages:
+        for f, n, turn in ((f, n, turn) for turn in range(args.repeat) for f, n in pages):
             image = render(docs / f, n, dpi)
-            for name, engine in ready.items():
+            # Every other round the other way round: a variant read right after another does not always
+            # inherit its caches or its neighbours' burst.
+            for name, engine in list(ready.items())[:: -1 if turn % 2 else 1]:
                 with clock() as c:
                     text = engine(image)
                 (keep / f"{name}-{dpi}-{Path(f).stem}-p{n}.txt").write_text(text, encoding="utf-8")
