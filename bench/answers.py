@@ -81,6 +81,7 @@ _COMPOUND = re.compile(
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$")
+_CITATION = re.compile(r"\[\d+(?:\s*[,;–-]\s*\d+)*\]")  # "[2]" cites a source; it does not state a two
 STOP_WORDS = frozenset(
     "a an the of and or in on at to for by with from as is are was were be been it its this that these those "
     "does do did has have had which what who how".split()
@@ -147,7 +148,7 @@ def fact_stated(key: str, reply: str, *, overlap: float = WORD_OVERLAP) -> bool:
     numbers, words = key_terms(key)
     if not numbers and not words:
         raise ValueError(f"key answer {key!r} has nothing to match")
-    toks = tokens(reply)
+    toks = tokens(_CITATION.sub(" ", reply))
     if not numbers <= {t for t in toks if is_number(t)}:
         return False
     if not words:

@@ -44,6 +44,7 @@ def test_tokens_normalise_numbers_and_ligatures():
          "Reviews come from TripAdvisor, restaurants, movies and books."),  # 4 of 6 words
         ("proxy doesn't support connecting via HTTPS", "Your proxy does not support connecting over HTTPS."),
         ("-O3", "The default level is -O3."),
+        ("2", "It retries two times [1]."),
     ],
 )
 def test_fact_stated(key, reply):
@@ -66,6 +67,8 @@ def test_fact_stated(key, reply):
         ("400M", "It has 400 million parameters."),
         ("Swampy", "It replaced its own package with turtle."),
         ("December 2018", "The 2018 dump of Wikipedia."),
+        ("two", "The evidence says so [2]."),  # a citation number is not a stated number
+        ("3", "The sources agree [1, 3]."),
     ],
 )
 def test_fact_not_stated(key, reply):
