@@ -18,20 +18,20 @@ first engine's in the same run; `--repeat N` reads the pages N times, the engine
 time.
 
 Engines: `rapidocr` is the product's path (core/extractors/ocr.py: RapidOCR, models in its wheel, the page
-read at `SQUEEZE` of its width, word edges kept, ONNX Runtime's threads not spinning, two batches of lines
-recognised at once on two sessions with half the cores each, the product's column-aware line order). Variants
-of it compare one change at a time: `--squeeze X` reads the page at X of its width (1.0: as rendered);
-`--det-max N` detects text on an image shrunk to at most N pixels a side (the engine's default scales the
-short side to 736); `--threads N` gives ONNX Runtime N intra-op threads (the default: one per core;
-detection's and the single recogniser's); `--recognisers N` recognises N batches at once on N sessions (1: the
-engine's own single session, the path before); `--batch N` recognises N lines per batch (the default 6);
-`--no-words` leaves out the word edges the preview uses; `--spin` lets ONNX Runtime's threads spin while they
-wait (its default); `--arena` turns ONNX Runtime's memory arena on (RapidOCR turns it off); `--before` runs
-the engine as the product had it before these (full width, spinning threads, no word edges, one recogniser).
-`--memory` reports the peak address space (VmPeak, what the extraction child's cap counts) of each variant
-alone, in a fresh process each, instead of the table. `tesseract` needs the system package (apt:
-tesseract-ocr) and pytesseract; it is skipped with a note when absent. The OCR'd texts are kept in
-~/.cache/almanac-bench/ocr/ for inspection.
+read at `SQUEEZE` of its width, word edges kept, ONNX Runtime's threads not spinning, one text line a
+recognition batch, two batches recognised at once on two sessions with half the cores each, the product's
+column-aware line order). Variants of it compare one change at a time: `--squeeze X` reads the page at X of
+its width (1.0: as rendered); `--det-max N` detects text on an image shrunk to at most N pixels a side (the
+engine's default scales the short side to 736); `--threads N` gives ONNX Runtime N intra-op threads (the
+default: one per core; detection's and the single recogniser's); `--recognisers N` recognises N batches at
+once on N sessions (1: the engine's own single session, the path before); `--batch N` recognises N lines per
+batch (the product: 1; the engine's default: 6); `--no-words` leaves out the word edges the preview uses;
+`--spin` lets ONNX Runtime's threads spin while they wait (its default); `--arena` turns ONNX Runtime's memory
+arena on (RapidOCR turns it off); `--before` runs the engine as the product had it before these (full width,
+spinning threads, no word edges, one recogniser). `--memory` reports the peak address space (VmPeak, what the
+extraction child's cap counts) of each variant alone, in a fresh process each, instead of the table.
+`tesseract` needs the system package (apt: tesseract-ocr) and pytesseract; it is skipped with a note when
+absent. The OCR'd texts are kept in ~/.cache/almanac-bench/ocr/ for inspection.
 """
 
 from __future__ import annotations

@@ -40,7 +40,14 @@ NOT_INSTALLED = "the OCR engine (rapidocr) is not installed"
 FAIL_ENV = "ALMANAC_TEST_OCR_FAIL"
 
 # The angle classifier is for rotated text lines; scans are upright, and it costs ~10% per page.
-ENGINE_PARAMS: dict[str, object] = {"Global.log_level": "warning", "Global.use_cls": False}
+# One line per recognition batch: a batch pads its lines to its widest line's width, work that a line read
+# alone is spared (0.83x the CPU of batches of six, the engine's default, for the same words: bench/ocr.py
+# --batch 6).
+ENGINE_PARAMS: dict[str, object] = {
+    "Global.log_level": "warning",
+    "Global.use_cls": False,
+    "Rec.rec_batch_num": 1,
+}
 # The recogniser reads each text line scaled to 48 px high, so its cost goes with the lines' width over their
 # height: a page read at this share of its width costs that much less to recognise (and to detect text on),
 # for the same words (bench/ocr.py --squeeze; docs/benchmarks.md "OCR").
@@ -50,12 +57,12 @@ WORD_BOXES = True  # each word's left and right edge, for the preview's marks (b
 # spinning takes the CPU from the thread with the work (bench/ocr.py --spin). Set on the sessions RapidOCR
 # makes, which it gives no config entries of its own.
 SESSION_CONFIG: dict[str, str] = {"session.intra_op.allow_spinning": "0"}
-# Recognition is ~84% of a page, and its batches of lines are small operations that two ONNX Runtime threads
-# share poorly (one thread: 0.93x the CPU of two). So two batches run at once, on two sessions with half the
-# cores each (one each on two cores). Not more: each batch in flight holds its own working memory, and four
-# sessions took the peak address space of six pages from 2.2 to 2.9 GB, against the extraction child's 3 GB
-# cap (bench/ocr.py --memory; one session: 1.7 GB). 1 keeps the engine's own single session with a thread per
-# core (bench/ocr.py --recognisers 1).
+# Recognition is ~84% of a page. Two batches are read at once, on two sessions with half the cores each (one
+# each on two cores), where the engine's one session shares each batch's small operations among a thread per
+# core: 0.93x the wall time (bench/ocr.py --recognisers 1). Not more: each batch in flight holds its own
+# working memory (with batches of six, four sessions took the peak address space of six pages from 2.2 to 2.9
+# GB, against the extraction child's 3 GB cap; with one line a batch, two sessions take 1.7 GB and one 1.6:
+# bench/ocr.py --memory). 1 keeps the engine's own session.
 RECOGNISERS = 2
 
 ProgressFn = Callable[[int, int], None]

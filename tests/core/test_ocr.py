@@ -232,11 +232,13 @@ def test_a_sideways_photo_is_read_upright_with_its_word_edges_cached(tmp_path, m
 
 
 @pytest.mark.slow
-def test_lines_recognised_at_once_are_read_as_the_single_recogniser_reads_them(monkeypatch):
-    # 14 lines: three batches of up to six, shared out between two sessions; lines of one length tie in the
-    # sort, and each must land in the same batch (so padded the same) as with the engine's own recogniser.
+@pytest.mark.parametrize("batch", [1, 6])  # the product's one line a batch, and the engine's default
+def test_lines_recognised_at_once_are_read_as_the_single_recogniser_reads_them(monkeypatch, batch):
+    # 14 lines shared out between two sessions (with batches of six: three, each cut as the engine cuts them,
+    # so each line is padded as with the engine's own recogniser).
     cargo = ["tea", "rope", "salt", "tin", "wool", "coal", "rice", "iron", "silk", "oats", "lime", "wine", "hemp"]
     page = scan([f"Entry {i}: {word} for the harbour master" for i, word in enumerate(cargo, start=10)] + ["Signed"])
+    monkeypatch.setitem(ocr.ENGINE_PARAMS, "Rec.rec_batch_num", batch)
     monkeypatch.setattr(ocr, "_cores", lambda: 2)  # two sessions on any machine
     read = {}
     for count in (1, 2):
