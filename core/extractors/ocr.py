@@ -104,7 +104,10 @@ def _get_engine() -> Any:
         engine = RapidOCR(params=dict(ENGINE_PARAMS))
         count = min(RECOGNISERS, _cores())
         if count > 1:
-            engine.text_rec = _shared_recogniser(engine, count)  # RapidOCR then never makes its own
+            try:
+                engine.text_rec = _shared_recogniser(engine, count)  # RapidOCR then never makes its own
+            except (ImportError, AttributeError, TypeError) as err:  # another rapidocr's internals
+                log.warning("OCR reads one batch of lines at a time: %s", err)
         _engine = engine
     return _engine
 

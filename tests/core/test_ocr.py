@@ -249,3 +249,19 @@ def test_lines_recognised_at_once_are_read_as_the_single_recogniser_reads_them(m
     assert read[2] == read[1]  # text, box and word edges of every line, in the same order
     assert [line.text for line in read[2]][-2:] == ["Entry 22: hemp for the harbour master", "Signed"]
     assert all(len(line.words) == len(line.text.split()) for line in read[2])
+
+
+@pytest.mark.slow
+def test_a_rapidocr_without_the_recogniser_internals_still_reads(monkeypatch, caplog):
+    """The shared recogniser builds on rapidocr's internals; another version's must not stop OCR."""
+
+    def missing(engine, count):
+        raise AttributeError("'RapidOCR' object has no attribute 'cfg'")
+
+    monkeypatch.setattr(ocr, "_shared_recogniser", missing)
+    monkeypatch.setattr(ocr, "_cores", lambda: 2)
+    monkeypatch.setattr(ocr, "_engine", None)
+    assert not isinstance(ocr._get_engine().text_rec, SharedRecogniser)
+    assert [line.text for line in ocr.recognise(scan(["Harbour dues paid in full"]))] == ["Harbour dues paid in full"]
+    assert "one batch of lines at a time" in caplog.text
+    monkeypatch.setattr(ocr, "_engine", None)  # the next test gets the product's engine
