@@ -1,6 +1,6 @@
 """Answer benchmark: does the reply state the fact, cite the right file, decline what the files lack, and fast?
 
-    .venv/bin/python -m bench.answers [--quick] [--limit N] [--split all|tune|test] [--pipelines old,new]
+    .venv/bin/python -m bench.answers [--quick] [--limit N] [--split all|tune|test|fresh|held-out] [--pipelines old,new]
                                       [--json PATH] [--verbose]
     .venv/bin/python -m bench.answers --check     (only verify the QA set's evidence against the extracted text)
 
@@ -185,11 +185,16 @@ def load_qa(path: Path = QA_PATH) -> list[dict]:
     return items
 
 
+# `fresh` was written after the decline rule was final, by someone who saw neither the rule nor its results;
+# `held-out` is everything not tuned on.
+SPLITS = {"tune": ("tune",), "test": ("test",), "fresh": ("fresh",), "held-out": ("test", "fresh")}
+
+
 def select(items: list[dict], *, split: str, quick: bool, limit: int | None) -> list[dict]:
     if quick:
         items = items[::QUICK_STRIDE]
     if split != "all":
-        items = [x for x in items if x["split"] == split]
+        items = [x for x in items if x["split"] in SPLITS[split]]
     return items[:limit] if limit else items
 
 
@@ -644,8 +649,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help=f"every {QUICK_STRIDE}th question (~15)")
     p.add_argument("--limit", type=int, default=None, help="only the first N selected questions")
-    p.add_argument("--split", choices=["all", "tune", "test"], default="all",
-                   help="tune on `tune` only; report `test` (printed beside `all` by default)")
+    p.add_argument("--split", choices=["all", *SPLITS], default="all",
+                   help="tune on `tune` only; report `test`, `fresh` or both (`held-out`; each printed beside `all`)")
     p.add_argument("--pipelines", default="old,new",
                    help="comma list of old,new (quick comes with new); `quick` alone: no model, seconds")
     p.add_argument("--json", type=Path, help="write the summary and every reply to this file")
@@ -736,14 +741,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{len(items)} questions in {time.monotonic() - start:.0f} s; "
           f"fact matching: numbers exact, >= {WORD_OVERLAP:.0%} of key words")
     print(report(summary))
-    if args.split == "all":
-        test_idx = [i for i, x in enumerate(items) if x["split"] == "test"]
-        if test_idx and len(test_idx) < len(items):
-            t_items = [items[i] for i in test_idx]
-            t_runs = {n: [rs[i] for i in test_idx] for n, rs in runs.items()}
-            t_verdicts = {n: [vs[i] for i in test_idx] for n, vs in verdicts.items()}
-            print(f"\ntest split only ({len(t_items)} questions):")
-            print(report(summarise(t_items, t_runs, t_verdicts)))
+    parts = ("test", "fresh", "held-out") if args.split == "all" else ("test", "fresh") if args.split == "held-out" else ()
+    for part in parts:
+        idx = [i for i, x in enumerate(items) if x["split"] in SPLITS[part]]
+        if idx and len(idx) < len(items):
+            p_items = [items[i] for i in idx]
+            p_runs = {n: [rs[i] for i in idx] for n, rs in runs.items()}
+            p_verdicts = {n: [vs[i] for i in idx] for n, vs in verdicts.items()}
+            print(f"\n{part} only ({len(p_items)} questions):")
+            print(report(summarise(p_items, p_runs, p_verdicts)))
     if args.json:
         out = {
             "summary": summary,

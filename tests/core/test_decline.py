@@ -10,6 +10,7 @@ from almanac.core.decline import (
     Support,
     asked_kind,
     assess,
+    counted_words,
     holds_kind,
     policy_for,
     sentence_window,
@@ -93,6 +94,22 @@ def test_a_value_of_the_kind_asked_for():
     assert not holds_kind("date", "Bash-4.0 contained the following new features:", "When was bash 6.0 released?")
     assert holds_kind("money", "Suppose the cover price of a book is $24.95.", "What is the cover price?")
     assert not holds_kind("money", "Version 2.2.20, 2nd Edition", "What is the cover price?")
+
+
+def test_a_count_stands_next_to_what_it_counts():
+    assert counted_words("How many training examples does MS MARCO have?") == {"training", "example"}
+    assert counted_words("How many layers does the encoder have?") == {"layer"}
+    assert counted_words("How many copies of the manual were sold?") == {"copy"}
+    assert counted_words("How long did it take?") == set()
+    q = "How many layers does the encoder have?"
+    assert holds_kind("number", "It has 16 heads and 12 layers.", q)
+    assert holds_kind("number", "- `max_layers`, how deep the stack is. (Default 12)", q)
+    # Numbers in the passage that count something else do not answer it.
+    far = "It was trained for 3 days on a large corpus of English news and web text, and stacks self-attention layers."
+    assert not holds_kind("number", far, q)
+    assert not holds_kind("number", "It has 16 attention heads.", q)
+    assert not holds_kind("number", "See Exercise 4.3 and Exercise 12.", "How many exercises does the book have?")
+    assert holds_kind("number", "It has 16 attention heads.", "How much memory does it need?")  # no count asked
 
 
 def test_the_window_takes_what_belongs_to_the_sentence():
