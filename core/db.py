@@ -18,6 +18,10 @@ import sqlite_vec
 from .errors import DatabaseError, IndexInUseError
 from .writer_lock import WriterLock
 
+# Readers map the file rather than copy each page through read(): a graph search reads thousands of them.
+# Address space only (pages stay in the OS cache either way); the writer keeps a small map.
+READER_MMAP = 1 << 36
+WRITER_MMAP = 1 << 28
 READER_WAIT_S = 10.0  # a reader waits this long for the writer holding the index to bring its schema up
 
 # Environment failures the user can act on; anything else from SQLite is a bug.
@@ -71,7 +75,7 @@ def connect(path: Path | str, *, query_only: bool = False) -> apsw.Connection:
             conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
-        conn.execute("PRAGMA mmap_size=268435456")
+        conn.execute(f"PRAGMA mmap_size={READER_MMAP if query_only else WRITER_MMAP}")
         if query_only:
             conn.execute("PRAGMA query_only=1")
     return conn

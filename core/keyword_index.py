@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ FOLD_POSTINGS = 200_000  # pending postings (~1,800 chunks) before the writer fo
 # Removed chunks masked at query time before the writer purges them. Purging rewrites every block they are
 # in (the chunks' terms are gone with their text), so it waits for many.
 FOLD_REMOVED = 20_000
+# A fold the writer makes while indexing purges blocks for about this long, then leaves the rest masked for
+# the next folds (spread deletes at 1M chunks took one 23 s transaction to purge: the watcher waited on it).
+PURGE_BUDGET_S = 0.5
 META_KEY = "keyword_index"  # "ready", or "building N": chunks with ids <= N are in the index
 _FLOAT_SLACK = 1e-4  # float32 scores this close to the cut are re-scored in float64
 
@@ -215,7 +219,7 @@ def maybe_fold(conn: apsw.Connection) -> None:
     pending = conn.execute("SELECT count(*) FROM kw_pending").fetchone()[0]
     removed = conn.execute("SELECT count(*) FROM kw_removed").fetchone()[0]
     if pending > FOLD_POSTINGS or removed > FOLD_REMOVED:
-        fold(conn)
+        fold(conn, budget_s=PURGE_BUDGET_S)
 
 
 def _arrays(row: tuple, block: int) -> tuple[np.ndarray, np.ndarray]:
@@ -254,13 +258,30 @@ def _write_lengths(conn: apsw.Connection, ids: np.ndarray, lens: np.ndarray) -> 
         conn.execute("INSERT OR REPLACE INTO kw_lengths(block, lens) VALUES (?, ?)", (block, table.tobytes()))
 
 
-def fold(conn: apsw.Connection) -> None:
-    """Purge removed chunks from the blocks, then move the pending postings in (one transaction)."""
+def fold(conn: apsw.Connection, budget_s: float | None = None) -> None:
+    """Purge removed chunks from the blocks, then move the pending postings in (one transaction).
+
+    With `budget_s`, purging stops once it has taken that long, the blocks with most removed chunks first;
+    the others stay masked at query time until a later fold. A block where a pending chunk reuses a removed
+    id is always purged: once merged, the new postings would be masked with the old.
+    """
     with conn:
         removed = _removed(conn)
-        for block in np.unique(removed >> BLOCK_BITS).tolist():
+        pending = np.array([r[0] for r in conn.execute("SELECT DISTINCT chunk_id FROM kw_pending")], np.int64)
+        must = set((np.intersect1d(removed, pending) >> BLOCK_BITS).tolist())
+        blocks, counts = np.unique(removed >> BLOCK_BITS, return_counts=True)
+        start = time.monotonic()
+        order = sorted(range(len(blocks)), key=lambda i: (blocks[i] not in must, -counts[i]))
+        for purged, i in enumerate(order):
+            block = int(blocks[i])
+            over = budget_s is not None and time.monotonic() - start > budget_s
+            if over and purged and block not in must:
+                break
             _purge(conn, block, removed)
-        conn.execute("DELETE FROM kw_removed")
+            conn.execute(
+                "DELETE FROM kw_removed WHERE chunk_id >= ? AND chunk_id < ?",
+                (block << BLOCK_BITS, (block + 1) << BLOCK_BITS),
+            )
         rows = conn.execute("SELECT term, chunk_id, tf, len FROM kw_pending").fetchall()  # by term, chunk
         if rows:
             terms, ids, tfs, lens = zip(*rows, strict=True)

@@ -33,7 +33,9 @@ ANN_MIN_CHUNKS = 100_000
 # DiskANN search list size at query time (L): sqlite-vec searches with max(k, L), so asking for k = L rows
 # sets it per query, with no per-connection command (readers are query_only). The L a recall@10 of 0.95
 # needs grows with the graph (bench.latency --vectors, synthetic library): at 100k L=1024 gives 0.977; at
-# 300k it gives 0.933 and L=2048 gives 0.970, at 2.7x the time. (embedded chunks from, L) pairs:
+# 300k it gives 0.933 and L=2048 gives 0.970, at 2.7x the time. At 1M L=2048 gives 0.890 (131 ms, quiet) and
+# L=4096 0.940 at 449 ms, 0.67x the exact scan: sqlite-vec 0.1.10a4's search costs about L^2, so L stops at
+# 2048 (docs/benchmarks.md, "The graph at 1M"). (embedded chunks from, L) pairs:
 ANN_SEARCH_LISTS = ((0, 1024), (200_000, 2048))
 REBUILD_BATCH = 256  # vectors copied per transaction: each is a few seconds of graph inserts at most
 # A DiskANN delete scans every node of the graph (about 1 s per vector at 100k in bench/latency.py), so a

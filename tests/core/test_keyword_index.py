@@ -126,6 +126,43 @@ def test_same_ranking_as_fts5_through_every_change(tmp_path):
         conn.close()
 
 
+def test_a_fold_with_a_time_budget_purges_a_block_at_a_time(tmp_path, monkeypatch):
+    """The writer's folds purge the blocks with most removed chunks first and stop at the budget; the rest
+    stay masked, and the ranking is FTS5's at every step."""
+    rng = random.Random(5)
+    conn, a, _ = _library(tmp_path)
+    try:
+        for i in range(60):
+            _put(conn, a, f"{tmp_path}/a/notes/doc{i}.txt", rng)
+        keyword_index.fold(conn)
+        monkeypatch.setattr(keyword_index, "FOLD_REMOVED", 10**9)  # from here, folds only when asked
+        monkeypatch.setattr(keyword_index, "FOLD_POSTINGS", 10**9)
+        docs = [r[0] for r in conn.execute("SELECT id FROM documents ORDER BY id")]
+        store.delete_documents(conn, docs[::3])  # chunks removed across many blocks
+        # A moved document keeps its chunk ids: removed and pending at once, so its blocks always go.
+        moved = docs[1]
+        old = conn.execute("SELECT path FROM documents WHERE id = ?", (moved,)).fetchone()[0]
+        store.move_document(conn, moved, old.replace("notes", "garden kettle"), a, 1, 1)
+        bits = keyword_index.BLOCK_BITS
+        moved_blocks = {r[0] >> bits for r in conn.execute("SELECT id FROM chunks WHERE document_id = ?", (moved,))}
+
+        def masked_blocks() -> set[int]:
+            return {r[0] >> bits for r in conn.execute("SELECT chunk_id FROM kw_removed")}
+
+        before = masked_blocks()
+        assert moved_blocks <= before and len(before - moved_blocks) > 3
+        assert_same_as_fts(conn)
+        keyword_index.fold(conn, budget_s=0.0)  # the moved document's blocks, and nothing more
+        assert masked_blocks() == before - moved_blocks
+        assert_same_as_fts(conn)
+        while left := masked_blocks():
+            keyword_index.fold(conn, budget_s=0.0)  # over budget at once: one block, the most removed
+            assert len(masked_blocks()) == len(left) - 1
+            assert_same_as_fts(conn)
+    finally:
+        conn.close()
+
+
 def test_an_older_library_is_filled_in_resumably(tmp_path):
     rng = random.Random(11)
     conn, a, _ = _library(tmp_path)
