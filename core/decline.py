@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .hits import Hit
 from .quick_answer import ScoredSentence
+from .sentences import belonging_line_end, line_end
 
 # -- what kind of value the question asks for --------------------------------------------------------------
 # "How many ...?" is answered by a number and "When was ...?" by a date. Near-topic questions the files
@@ -54,7 +55,6 @@ _TOKEN = re.compile(r"\w+(?:[.,:/-]\w+)*")  # "3.9", "10,000", "2014-02-26" and 
 # a page number alone on its line.
 _ENUMERATOR = re.compile(r"(?m)^\s*\(?\d+(?:\.\d+)*[.)]?\s+(?=[A-Z])|^\s*\d+\s*$")
 _LABEL = re.compile(r"^\d+(?:\.\d+){2,}$|^\d+(?:-\d+){2,}$|^\d+(?:st|nd|rd|th)$")
-SHORT_LINE_WORDS = 3  # a line this short after the sentence is part of it: "(Default 100)"
 KIND_SENTENCES = 2  # the value may be in any of the best sentences
 COUNT_SENTENCES = 6  # a count next to what it counts is rarely there by chance: look further
 
@@ -129,21 +129,9 @@ def _is_amount(token: str, asked: set[str]) -> bool:
 
 
 def sentence_window(text: str, start: int, end: int) -> str:
-    """The sentence at [start, end) of `text` and the rest of its line, with the next line when the
-    sentence was cut at a line break (a list item split as "... or `None` to always" / "allow.") or when
-    that line is a short fragment ("(Default 100)")."""
-
-    def line_end(at: int) -> int:
-        found = text.find("\n", at)
-        return len(text) if found < 0 else found
-
-    stop = line_end(end)
-    if stop < len(text):
-        following = text[stop + 1 : line_end(stop + 1)]
-        cut = not text[start:end].rstrip().endswith((".", "!", "?", ":", ";"))
-        if cut or 0 < len(following.split()) <= SHORT_LINE_WORDS:
-            stop = line_end(stop + 1)
-    return text[start:stop]
+    """The sentence at [start, end) of `text` and the rest of its line, with the next line when that belongs
+    to it (sentences.belonging_line_end)."""
+    return text[start : belonging_line_end(text, start, end) or line_end(text, end)]
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 from .embedding import Embedder
 from .hits import Hit
 from .search import STOP_WORDS
-from .sentences import Span, split_sentences
+from .sentences import SHORT_LINE_WORDS, Span, belonging_line_end, line_end, split_sentences
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ied", "ies", "ed", "es", "ly", "s")
@@ -145,4 +145,20 @@ def pick_quick_answer(
         following = [s for s in split_sentences(hit.text) if s.start >= end]
         if following and "\n\n" not in hit.text[end : following[0].start]:
             end = following[0].end
+    end = _with_its_fragment(hit.text, start, end)
     return QuickAnswer(" ".join(hit.text[start:end].split()), best.n, start, end, best.score)
+
+
+def _with_its_fragment(text: str, start: int, end: int) -> int:
+    """`end` moved past what completes the sentence in reference docs: a short parenthesis after it on its
+    line ("... for no limits. (Default 5)") or on the next line, or the rest of a list item wrapped onto the
+    next line ("... to always" / "allow. (Defaults 20)"). Not a next bullet, code fence or footnote."""
+    stop = line_end(text, end)
+    rest = text[end:stop].strip()
+    if rest:
+        return stop if rest.startswith("(") and len(rest.split()) <= SHORT_LINE_WORDS else end
+    following = belonging_line_end(text, start, end)
+    if following is None:
+        return end
+    tail = text[stop + 1 : following].lstrip()
+    return following if tail[:1] == "(" or tail[:1].islower() else end

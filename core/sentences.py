@@ -79,3 +79,26 @@ def split_sentences(text: str, *, min_words: int = MIN_WORDS) -> list[Span]:
         if span.end > span.start and len(piece.split()) >= min_words:
             out.append(span)
     return out
+
+
+SHORT_LINE_WORDS = 3  # a line this short after a sentence is part of it: "(Default 100)"
+
+
+def line_end(text: str, at: int) -> int:
+    """Where the line holding position `at` ends (its newline, or the end of the text)."""
+    found = text.find("\n", at)
+    return len(text) if found < 0 else found
+
+
+def belonging_line_end(text: str, start: int, end: int) -> int | None:
+    """The end of the line after the sentence at [start, end) when that line belongs to it, else None: the
+    sentence was cut at a line break (a wrapped list item: "... or `None` to always" / "allow. (Defaults
+    20)") or the next line is a short fragment ("(Default 100)")."""
+    stop = line_end(text, end)
+    if stop >= len(text):
+        return None
+    following = text[stop + 1 : line_end(text, stop + 1)]
+    cut = not text[start:end].rstrip().endswith((".", "!", "?", ":", ";"))
+    if cut or 0 < len(following.split()) <= SHORT_LINE_WORDS:
+        return line_end(text, stop + 1)
+    return None

@@ -55,6 +55,28 @@ def test_a_short_best_sentence_brings_the_next_one():
     assert quick is not None and quick.text == short.text
 
 
+def test_the_default_in_parentheses_comes_with_its_sentence():
+    """Reference docs put the value after the sentence: "(Default 5)" on its line or the next, or the rest of a
+    wrapped list item; the next bullet, a code fence or a footnote stays out."""
+
+    def quick_for(question: str, text: str) -> str:
+        h = hit(1, text)
+        quick = pick_quick_answer(rank_sentences(question, [(1, h)], None), [(1, h)], min_score=0)
+        assert quick is not None and " ".join(h.text[quick.start : quick.end].split()) == quick.text
+        return quick.text
+
+    same_line = "- `keepalive_expiry`, time limit on idle keep-alive connections in seconds, or `None`. (Default 5)\n"
+    assert quick_for("keepalive expiry seconds", same_line).endswith("(Default 5)")
+    next_line = "- `max_connections`, maximum number of allowable connections, or `None`.\n(Default 100)\n- `next`."
+    assert quick_for("maximum number of connections", next_line).endswith("(Default 100)")
+    wrapped = "- `max_keepalive_connections`, number of allowable keep-alive connections, or `None` to always\nallow."
+    assert quick_for("allowable keep-alive connections", wrapped + " (Defaults 20)\n").endswith("(Defaults 20)")
+    bullet = "* `h2` - HTTP/2 support for the client connection pool\n* `socksio` - SOCKS proxy support.\n"
+    assert quick_for("HTTP/2 support client pool", bullet) == "* `h2` - HTTP/2 support for the client connection pool"
+    footnote = "We paid each worker 5 cents per annotation for the labels.\n11https://appen.com\n"
+    assert quick_for("worker paid per annotation", footnote).endswith("annotation for the labels.")
+
+
 def test_nothing_qualifies_below_the_threshold():
     ranked = rank_sentences("bananas potassium", [(1, TIMEOUTS)], HashEmbedder())
     assert pick_quick_answer(ranked, [(1, TIMEOUTS)], min_score=0.45) is None
