@@ -138,5 +138,7 @@ def test_qa_set_shape():
     # The test split is fixed; tune grew with questions written to calibrate the decline rule.
     assert len(test) >= 49 and 0.25 <= len(tune) / len(items) <= 0.6
     assert {x["answerable"] for x in tune} == {True, False}
+    fresh = [x for x in items if x["split"] == "fresh"]  # written blind to the decline rule, never tuned on
+    assert len(fresh) >= 40 and {x["answerable"] for x in fresh} == {True, False}
     quick = select(items, split="all", quick=True, limit=None)
     assert 12 <= len(quick) <= 18 and any(not x["answerable"] for x in quick)
