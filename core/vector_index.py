@@ -27,16 +27,16 @@ FLAT, DISKANN = "flat", "diskann"
 LEGACY_TABLE = "vec_chunks"  # every index made before layouts existed holds a flat table by this name
 _TABLES = {FLAT: "vec_chunks", DISKANN: "vec_chunks_ann"}
 
-# Embedded chunks from which the graph pays for its insert and delete costs (see docs/benchmarks.md,
-# "Vector indexes"): below it the exact scan answers well within the latency target.
-ANN_MIN_CHUNKS = 100_000
+# Embedded chunks from which the graph is faster than the exact scan at a recall@10 of about 0.95 or more.
+# Quiet machine, readers mapping the file (docs/benchmarks.md, "Where the graph pays"): at 100k the scan takes
+# 44 ms and the graph 52 ms at L=1024 (0.977); at 300k the scan 130 ms, the graph 77 ms at L=1536 (0.967).
+ANN_MIN_CHUNKS = 200_000
 # DiskANN search list size at query time (L): sqlite-vec searches with max(k, L), so asking for k = L rows
-# sets it per query, with no per-connection command (readers are query_only). The L a recall@10 of 0.95
-# needs grows with the graph (bench.latency --vectors, synthetic library): at 100k L=1024 gives 0.977; at
-# 300k it gives 0.933 and L=2048 gives 0.970, at 2.7x the time. At 1M L=2048 gives 0.890 (131 ms, quiet) and
-# L=4096 0.940 at 449 ms, 0.67x the exact scan: sqlite-vec 0.1.10a4's search costs about L^2, so L stops at
-# 2048 (docs/benchmarks.md, "The graph at 1M"). (embedded chunks from, L) pairs:
-ANN_SEARCH_LISTS = ((0, 1024), (200_000, 2048))
+# sets it per query, with no per-connection command (readers are query_only). sqlite-vec 0.1.10a4's search
+# costs about L^2, so L is the smallest that keeps recall: at 300k L=1536 gives 0.967 (L=2048: 0.970 at the
+# scan's time); at 1M L=2048 gives 0.890 at 0.27x the scan (0.95 would need L of about 5,000, slower than
+# the scan). (embedded chunks from, L) pairs; the first applies to graphs kept by a library that shrank:
+ANN_SEARCH_LISTS = ((0, 1024), (250_000, 1536), (600_000, 2048))
 REBUILD_BATCH = 256  # vectors copied per transaction: each is a few seconds of graph inserts at most
 # A DiskANN delete scans every node of the graph (about 1 s per vector at 100k in bench/latency.py), so a
 # deleted chunk's vector stays in the graph and its id goes into vec_deleted, which searches skip; once the
