@@ -59,14 +59,53 @@ KIND_SENTENCES = 2  # the value may be in any of the best sentences
 COUNT_SENTENCES = 6  # a count next to what it counts is rarely there by chance: look further
 
 
+# "Which release ...?", "Under which licence ...?": the question names the type of thing it wants, and some
+# types have a recognisable form. (question says -> what a sentence holding the answer shows)
+_WHICH = r"^\s*(?:(?:in|at|under|from|with|since)\s+)?(?:what|which)\b" + _FILLER + r"\s+"
+_TYPED = {
+    "version": (
+        re.compile(_WHICH + r"(?:release|version)s?\b", re.IGNORECASE),
+        re.compile(r"(?<![\w/])v?\d+\.\d+(?:\.\d+)*\b"),
+    ),
+    "licence": (
+        re.compile(_WHICH + r"licen[cs]es?\b", re.IGNORECASE),
+        re.compile(r"\b(?:MIT|BSD|L?GPL|Apache|Creative Commons|CC[- ]BY|public domain|MPL|ISC)\b", re.I),
+    ),
+    "venue": (
+        re.compile(_WHICH + r"(?:conference|venue|journal|workshop|symposium)s?\b", re.IGNORECASE),
+        re.compile(r"\b(?:conference|proceedings|symposium|workshop|journal|USENIX|ACM|IEEE)\b", re.I),
+    ),
+    "variable": (
+        re.compile(_WHICH + r"(?:environment\s+)?variables?\b", re.IGNORECASE),
+        re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\b[A-Z]{3,}\b"),
+    ),
+    "percentage": (
+        re.compile(r"\bin percent\b|\bwhat percent(?:age)?\b|\bhow many percent\b", re.IGNORECASE),
+        re.compile(r"\d\s?%|\d\s+percent\b", re.IGNORECASE),
+    ),
+}
+
+
+# "What is the default chunk size ...?": a sentence that gives a default says so ("(Default 100)", "by
+# default", "defaults to"), whatever the value looks like.
+_ASKS_DEFAULT = re.compile(r"\bdefault\b", re.IGNORECASE)
+_SAYS_DEFAULT = re.compile(r"\bdefault(?:s|ed)?\b", re.IGNORECASE)
+
+
 def asked_kind(question: str) -> str | None:
-    """"date", "money", "number", or None when the question asks for no particular kind of value."""
+    """"date", "money", "number", a named type of `_TYPED` ("version", "licence", ...), or None when the
+    question asks for no particular kind of value."""
+    for kind, (asks, _) in _TYPED.items():
+        if asks.search(question):
+            return kind
     if _ASKS_DATE.search(question):
         return "date"
     if _ASKS_MONEY.search(question):
         return "money"
     if _ASKS_NUMBER.search(question):
         return "number"
+    if _ASKS_DEFAULT.search(question):
+        return "default"
     return None
 
 
@@ -113,6 +152,11 @@ def holds_kind(kind: str, text: str, question: str) -> bool:
             for i, w in enumerate(words)
         )
     new = [t for t in (t.lower() for t in _TOKEN.findall(text)) if t not in asked]
+    if kind == "default":
+        return bool(_SAYS_DEFAULT.search(text))
+    if kind in _TYPED:
+        asked_values = set(_TYPED[kind][1].findall(question))
+        return any(v not in asked_values for v in _TYPED[kind][1].findall(text))
     if kind == "date":
         return any(_YEAR.match(part) or part in _MONTHS for t in new for part in re.split(r"[.,:/-]", t))
     if kind == "money":
@@ -214,6 +258,9 @@ class DeclinePolicy:
 # added later on the same tune split: 2 more of its 24 unanswerable questions declined; the 2 answerable
 # ones it declines had no passage holding the answer (their quick answer stated nothing either). On the
 # held-out splits, never tuned on: test 5/9 -> 6/9 declined, fresh 7/20 -> 8/20, wrongly declined the same.
+# The named types (version, licence, venue, variable, percentage, default) were added after the misses of
+# the test and fresh splits had been read, so those splits no longer judge them: on tune, test and fresh they
+# decline 6 more unanswerable questions and no answerable one; a second blind batch (fresh2) judges them.
 CALIBRATED = {"all-MiniLM-L6-v2": DeclinePolicy()}
 # Similarities mean different things under other embedding models, so those are judged on words alone
 # (and on the kind check, which does not depend on the embedder): on 42 labelled questions no words-only

@@ -73,6 +73,14 @@ def test_margin_is_the_weighted_sum():
         ("What keeps the rate of new blocks steady?", None),  # the rate is not what it asks for
         ("What exit status does bash give when a command cannot run?", None),
         ("Who was the original author of Bash?", None),
+        ("Which HTTPX release dropped Python 3.7?", "version"),
+        ("Under which licence is the dataset released?", "licence"),
+        ("At which conference was the paper presented?", "venue"),
+        ("Which environment variable turns debug logging on?", "variable"),
+        ("What is the profiler's overhead in percent?", "percentage"),
+        ("What is the default encoding of response.text?", "default"),
+        ("What is the default chunk size of iter_bytes?", "number"),  # a size is a number
+        ("What is the default maximum number of connections in a pool?", "number"),  # a number first
     ],
 )
 def test_the_kind_of_value_a_question_asks_for(question, kind):
@@ -94,6 +102,21 @@ def test_a_value_of_the_kind_asked_for():
     assert not holds_kind("date", "Bash-4.0 contained the following new features:", "When was bash 6.0 released?")
     assert holds_kind("money", "Suppose the cover price of a book is $24.95.", "What is the cover price?")
     assert not holds_kind("money", "Version 2.2.20, 2nd Edition", "What is the cover price?")
+
+
+def test_a_named_type_has_its_form():
+    assert holds_kind("version", "Python 3.7 support was dropped in 0.25.0.", "Which release dropped Python 3.7?")
+    assert not holds_kind("version", "It speaks HTTP/1.1 and dropped Python 3.7.", "Which release dropped Python 3.7?")
+    assert holds_kind("licence", "The code is released under the BSD licence.", "Under which licence is it out?")
+    assert not holds_kind("licence", "The dataset is on GitHub for anyone to use.", "Under which licence is it out?")
+    assert holds_kind("venue", "In Proceedings of the Summer USENIX Conference.", "At which conference was it shown?")
+    assert holds_kind("variable", "Set HTTPX_LOG_LEVEL to debug.", "Which environment variable gives logs?")
+    assert holds_kind("variable", "If TMOUT is set, bash exits.", "Which variable makes bash exit?")
+    assert not holds_kind("variable", "Set the proxy with the environment.", "Which environment variable gives logs?")
+    assert holds_kind("percentage", "It costs about 5% of the run time.", "What is the overhead in percent?")
+    assert not holds_kind("percentage", "It has a very low overhead, sampling every 10 ms.", "What is the overhead in percent?")
+    assert holds_kind("default", "- `timeout`, seconds. (Default 5.0)", "What is the default timeout?")
+    assert not holds_kind("default", "`iter_bytes([chunk_size])` yields bytes.", "What is the default chunk size?")
 
 
 def test_a_count_stands_next_to_what_it_counts():
