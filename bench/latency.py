@@ -25,7 +25,8 @@ rolled back so the cached index stays as built.
 
 Keyword search (`--keywords`): FTS5's bm25 over every word, FTS5 with frequent words left out (the fallback
 while keyword_index fills) and keyword_index (production), interleaved per query, with overlap@10 against the
-first; then keyword_index's size, catch-up time (a library built here is filled like an older library, once)
+first, and the same inside folder scopes (one subfolder of the library's 100, and half of them); then
+keyword_index's size, catch-up time (a library built here is filled like an older library, once)
 and write cost: FTS rows added with and without its hook, its fold, and a purge of chunks deleted across
 the library, each inside a transaction that is rolled back.
 
@@ -419,6 +420,44 @@ def keyword_write_cost(path: Path, n_chunks: int = 2000, n_deleted: int = 200) -
     return out
 
 
+SCOPE_QUERIES = 4
+
+
+def keyword_scope_study(path: Path, queries: list[str]) -> list[list[object]]:
+    """Keyword search inside a folder scope (one subfolder of 100, and half of them), FTS5 against
+    keyword_index, interleaved per query: p50 and whether the top 10 agree. The first SCOPE_QUERIES queries
+    only: FTS5 restricted to a scope takes tens of seconds a query at 1M."""
+    from almanac.core import search
+
+    s = Searcher(path, FixedEmbedder({}))
+    n = search.fts_row_count(s.conn)
+    folders = sorted({p.rsplit("/", 2)[-2] for (p,) in s.conn.execute("SELECT path FROM documents WHERE id % 997 = 1")})
+    scopes = {"one subfolder": [f"/synthetic/{folders[len(folders) // 2]}"],
+              "half the subfolders": [f"/synthetic/{f}" for f in folders[::2]]}
+    saved = search.KEYWORD_INDEX_MIN_CHUNKS, search.PRUNE_DF_FRACTION
+    search.PRUNE_DF_FRACTION = 1.0  # FTS5 over every word: the same BM25 as keyword_index
+    rows = []
+    try:
+        for label, scope in scopes.items():
+            ms: dict[str, list[float]] = {"FTS5": [], "keyword_index": []}
+            top: dict[str, list[list[int]]] = {"FTS5": [], "keyword_index": []}
+            for i, q in enumerate(queries[:SCOPE_QUERIES]):
+                for way in (("FTS5", "keyword_index") if i % 2 else ("keyword_index", "FTS5")):
+                    search.KEYWORD_INDEX_MIN_CHUNKS = 10**12 if way == "FTS5" else saved[0]
+                    t = time.perf_counter()
+                    hits = s.search(q, k=10, mode="keyword", folders=scope).hits
+                    ms[way].append((time.perf_counter() - t) * 1000)
+                    top[way].append([h.chunk_id for h in hits])
+            same = float(np.mean([a == b for a, b in zip(top["FTS5"], top["keyword_index"], strict=True)]))
+            for way in ms:
+                rows.append([f"{n:,}", f"{label}, {way} ({len(ms[way])} queries)", pct(ms[way], 50), pct(ms[way], 95),
+                             ratio(pct(ms["FTS5"], 50), pct(ms[way], 50)), "-", same])
+    finally:
+        search.KEYWORD_INDEX_MIN_CHUNKS, search.PRUNE_DF_FRACTION = saved
+        s.close()
+    return rows
+
+
 def keyword_study(path: Path, queries: list[str]) -> tuple[list[list[object]], list[list[object]]]:
     """Keyword p50/p95 by FTS5 (every word; frequent words left out, as while the index fills) and by
     keyword_index (production), interleaved per query; overlap@10 with FTS5 over every word. SciFact nDCG
@@ -540,7 +579,7 @@ def main() -> None:
         rows, cost = [], []
         for s in sizes:
             r, c = keyword_study(paths[s], queries)
-            rows += r
+            rows += r + keyword_scope_study(paths[s], queries)
             cost += c
         print(f"load avg {os.getloadavg()[0]:.1f} at end")
         print(table(["chunks", "keyword search", "p50 ms", "p95 ms", "speed-up (p50) vs every word",

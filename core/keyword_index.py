@@ -472,9 +472,14 @@ def _idf(n: int, df: int) -> float:
     return idf if idf > 0 else 1e-6  # as FTS5: a word in over half the rows still counts a little
 
 
-def search(conn: apsw.Connection, words: list[str], depth: int) -> list[tuple[int, float]]:
+def search(
+    conn: apsw.Connection, words: list[str], depth: int, within: np.ndarray | None = None
+) -> list[tuple[int, float]]:
     """(chunk id, bm25 as FTS5 gives it: negative, lower is better) for the best `depth` chunks holding any
-    of `words` (index terms: each query word as FTS5 tokenizes it). One read transaction."""
+    of `words` (index terms: each query word as FTS5 tokenizes it). One read transaction.
+
+    `within`: only these chunk ids (a folder scope), scored with the whole library's statistics, as FTS5's
+    bm25() scores a MATCH restricted by rowid."""
     with conn:
         n, avgdl = totals(conn)
         if n == 0:
@@ -496,13 +501,19 @@ def search(conn: apsw.Connection, words: list[str], depth: int) -> list[tuple[in
     scores = np.zeros(int(max(t.ids[-1] for t in terms)) + 1, np.float32)
     for t in terms:
         scores[t.ids] += t.weights(n, avgdl)
-    # The depth-th best score among the rarest words' chunks is at most the depth-th best of all, so only
-    # chunks scoring about that much or more can rank; those are re-scored exactly.
-    pool: list[np.ndarray] = []
-    for t in sorted(terms, key=lambda t: t.df):
-        pool.append(t.ids)
-        if sum(len(p) for p in pool) >= depth:
-            break
+    if within is not None:
+        outside = np.ones(len(scores), bool)
+        outside[within[within < len(scores)]] = False
+        scores[outside] = 0
+        pool = [np.flatnonzero(scores)]
+    else:
+        # The depth-th best score among the rarest words' chunks is at most the depth-th best of all, so only
+        # chunks scoring about that much or more can rank; those are re-scored exactly.
+        pool = []
+        for t in sorted(terms, key=lambda t: t.df):
+            pool.append(t.ids)
+            if sum(len(p) for p in pool) >= depth:
+                break
     seen = scores[np.unique(np.concatenate(pool))]
     cut = np.partition(seen, len(seen) - depth)[len(seen) - depth] if len(seen) >= depth else 0.0
     candidates = np.flatnonzero(scores >= cut * (1 - _FLOAT_SLACK))

@@ -201,6 +201,12 @@ class Scope:
     def count(self, conn: apsw.Connection) -> int:
         return conn.execute(f"SELECT count(*) FROM ({self.sql})", self.params).fetchone()[0]
 
+    def ids(self, conn: apsw.Connection) -> np.ndarray:
+        """Every chunk id inside the scope, in no order (one string: rows read one by one, or sorted by
+        SQLite, cost 10x more at 500,000 ids)."""
+        row = conn.execute(f"SELECT group_concat(id) FROM ({self.sql})", self.params).fetchone()
+        return np.fromstring(row[0], np.int64, sep=",") if row[0] else np.zeros(0, np.int64)
+
     def members(self, conn: apsw.Connection, ids: list[int]) -> set[int]:
         """Which of `ids` are inside the scope."""
         rows = conn.execute(
@@ -305,7 +311,7 @@ class Searcher:
         """(chunk id, bm25) best first: passages with an exact sequence of the query first, then the rest."""
         conn = conn or self.conn
         parsed = KeywordQuery.parse(query)
-        terms = self._index_terms(conn, parsed.words) if scope is None else None
+        terms = self._index_terms(conn, parsed.words)
         if terms is None:
             parsed.words = self._affordable_words(conn, parsed.words)
         named = [i for i in parsed.identifiers if parsed.looks_up(i) and self._names_few(conn, i)]
@@ -313,7 +319,8 @@ class Searcher:
         if (match := phrases_match(parsed.phrases + named)) is not None:
             parts.append(lambda m=match: self._fts(conn, m, depth, scope))
         if terms is not None:
-            parts.append(lambda: keyword_index.search(conn, terms, depth))
+            within = scope.ids(conn) if scope is not None else None
+            parts.append(lambda: keyword_index.search(conn, terms, depth, within))
         elif (match := parsed.words_match()) is not None:
             parts.append(lambda m=match: self._fts(conn, m, depth, scope))
         out: list[tuple[int, float]] = []
@@ -388,7 +395,10 @@ class Searcher:
         sql = "SELECT rowid, bm25(chunks_fts, 1.0, 0.5, 0.2) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
         params: tuple = (match,)
         if scope is not None:
-            sql += f" AND rowid IN ({scope.sql})"
+            # "+rowid": the scope filters FTS5's matches. As a plain rowid constraint SQLite hands it to FTS5,
+            # which then evaluates the whole query once per row of the scope: 86 s against 0.11 s for one
+            # folder of 10,000 chunks in a 1M library (bench.latency --keywords).
+            sql += f" AND +rowid IN ({scope.sql})"
             params += scope.params
         return conn.execute(sql + " ORDER BY s LIMIT ?", (*params, depth)).fetchall()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from almanac.core import search
 from almanac.core.embedding import HashEmbedder
@@ -247,9 +248,9 @@ def test_keyword_query_parts():
 # -- folder scopes ----------------------------------------------------------------------------------------
 
 
-def test_tiny_folder_beside_a_large_one(tmp_path):
+def test_tiny_folder_beside_a_large_one(tmp_path, words_by):
     """300 passages in a big folder outrank the one in a tiny folder on every list: the scope must still
-    find it (the old global top-N post-filter returned nothing)."""
+    find it (the old global top-N post-filter returned nothing), whichever scores the words."""
     emb = HashEmbedder()
     big, tiny = tmp_path / "big", tmp_path / "tiny"
     big.mkdir()
@@ -274,5 +275,38 @@ def test_tiny_folder_beside_a_large_one(tmp_path):
         # A file's own path is a scope too.
         hits = s.search("kettle", k=10, mode="keyword", folders=[str(tiny / "one.txt")]).hits
         assert [h.path.rsplit("/", 1)[1] for h in hits] == ["one.txt"]
+    finally:
+        s.close()
+
+
+def test_a_scope_scores_as_fts5_does_with_the_whole_librarys_statistics(tmp_path, monkeypatch):
+    """keyword_index inside a folder scope ranks as FTS5 does (bm25 with the whole library's statistics,
+    restricted to the scope's rows)."""
+    rng = np.random.default_rng(3)
+    words = "kettle descale vinegar garden shed bicycle chain oil river bridge stone tea".split()
+    folders = [tmp_path / f"f{i}" for i in range(3)]
+    for folder in folders:
+        folder.mkdir()
+        for j in range(40):
+            (folder / f"n{j}.txt").write_text(" ".join(rng.choice(words, size=int(rng.integers(3, 30)))))
+    db = tmp_path / "i.db"
+    with Library(db, settings=Settings(), embedder=HashEmbedder()) as lib:
+        for folder in folders:
+            lib.add_folder(folder)
+        lib.index()
+    s = Searcher(db, HashEmbedder())
+    try:
+        for scope in ([str(folders[1])], [str(folders[0]), str(folders[2])]):
+            got = {}
+            for way, threshold in (("fts5", 10**9), ("keyword_index", 0)):
+                monkeypatch.setattr(search, "KEYWORD_INDEX_MIN_CHUNKS", threshold)
+                hits = s.search("kettle vinegar bridge tea", k=200, mode="keyword", folders=scope).hits
+                got[way] = [(h.chunk_id, h.score) for h in hits]
+            assert got["keyword_index"] and [c for c, _ in got["keyword_index"]] == [c for c, _ in got["fts5"]]
+            for chunk_id, _ in got["keyword_index"]:
+                path = s.conn.execute(
+                    "SELECT d.path FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?", (chunk_id,)
+                ).fetchone()[0]
+                assert any(path.startswith(folder + "/") for folder in scope)
     finally:
         s.close()
