@@ -151,12 +151,12 @@ def holds_kind(kind: str, text: str, question: str) -> bool:
             _is_amount(w.lower(), asked) and i not in labels and any(abs(i - j) <= COUNT_REACH for j in near)
             for i, w in enumerate(words)
         )
-    new = [t for t in (t.lower() for t in _TOKEN.findall(text)) if t not in asked]
     if kind == "default":
         return bool(_SAYS_DEFAULT.search(text))
     if kind in _TYPED:
         asked_values = set(_TYPED[kind][1].findall(question))
         return any(v not in asked_values for v in _TYPED[kind][1].findall(text))
+    new = [t for t in (t.lower() for t in _TOKEN.findall(text)) if t not in asked]
     if kind == "date":
         return any(_YEAR.match(part) or part in _MONTHS for t in new for part in re.split(r"[.,:/-]", t))
     if kind == "money":

@@ -319,8 +319,11 @@ class Searcher:
         if (match := phrases_match(parsed.phrases + named)) is not None:
             parts.append(lambda m=match: self._fts(conn, m, depth, scope))
         if terms is not None:
-            within = scope.ids(conn) if scope is not None else None
-            parts.append(lambda: keyword_index.search(conn, terms, depth, within))
+
+            def indexed() -> list[tuple[int, float]]:  # the scope's ids read only if this part runs
+                return keyword_index.search(conn, terms, depth, None if scope is None else scope.ids(conn))
+
+            parts.append(indexed)
         elif (match := parsed.words_match()) is not None:
             parts.append(lambda m=match: self._fts(conn, m, depth, scope))
         out: list[tuple[int, float]] = []
