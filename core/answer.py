@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .decline import DeclinePolicy, assess, policy_for
+from .decline import DeclinePolicy, assess, checked_words, policy_for
 from .embedding import Embedder
 from .errors import QueryError
 from .evidence import EvidenceBlock, pack_evidence, render_evidence
@@ -43,6 +43,12 @@ SYSTEM_PROMPT = (
 NO_CONTEXT_TEXT = "Nothing in your library matches this question, so there is nothing to answer from."
 DECLINED_TEXT = "I couldn't find this in your files. The closest passages are listed below."
 
+
+def declined_text(reason: str) -> str:
+    """DECLINED_TEXT with the reason (core.decline.DeclinePolicy.reason) between its two sentences."""
+    found, listed = DECLINED_TEXT.split(". ", 1)
+    return f"{found}. {reason} {listed}"
+
 SAFETY_TOKENS = 8  # room for tokenization at the seams between separately counted pieces
 MIN_EVIDENCE_TOKENS = 60  # a long question still gets this much evidence when the context allows
 # The share of a reply's own content words (those not in the question) the evidence must hold, else the
@@ -56,6 +62,8 @@ class SearcherLike(Protocol):
     def search(
         self, query: str, *, k: int = 10, mode: Mode = "hybrid", folders: list[str] | None = None
     ) -> SearchResult: ...
+
+    def unknown_words(self, words: Iterable[str]) -> list[str]: ...
 
 
 class ChatModel(ChatStream, Protocol):
@@ -372,11 +380,15 @@ class Answerer:
         with timings.stage("quick answer"):
             numbered = [(s.n, s.hit) for s in sources]
             ranked = rank_sentences(question, numbered, self.embedder)
-            support = assess([s.hit for s in sources], ranked, question)
+            absent = self.searcher.unknown_words(checked_words(question)) if cfg.decline else []
+            support = assess([s.hit for s in sources], ranked, question, absent)
             quick = pick_quick_answer(ranked, numbered, min_score=cfg.quick_min_score)
         policy = cfg.decline_policy or policy_for(getattr(self.embedder, "name", None))
-        if cfg.decline and policy.declines(support):
-            return partial("declined", DECLINED_TEXT, sources)
+        reason = policy.reason(support) if cfg.decline else None
+        if reason is not None:
+            declined = partial("declined", declined_text(reason), sources)
+            declined.note = reason
+            return declined
         if quick is not None:
             emit(QuickAnswerFound(quick, sources[quick.n - 1]))
         if cancel is not None and cancel():

@@ -2,8 +2,9 @@
 
 A 135M model answers anything it is asked, from thin air if need be, so the decision cannot be left to it.
 It is made on signals that are already computed when the quick answer is: how close the nearest passage is
-in meaning, how well the best sentence matches the question in words and in meaning, and whether the best
-sentences hold the kind of value the question asks for (a number for "how many", a date for "when").
+in meaning, how well the best sentence matches the question in words and in meaning, whether the best
+sentences hold the kind of value the question asks for (a number for "how many", a date for "when"), and
+whether the library holds every word of the question at all (core.search.Searcher.unknown_words).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .hits import Hit
-from .quick_answer import ScoredSentence
+from .quick_answer import QUESTION_WORDS, ScoredSentence
 from .sentences import belonging_line_end, line_end
 
 # -- what kind of value the question asks for --------------------------------------------------------------
@@ -25,19 +26,20 @@ from .sentences import belonging_line_end, line_end
 _ASKS_DATE = re.compile(
     r"^\s*when\s+(?:was|were|did)\b|\b(?:what|which|in what|in which)\s+year\b|\bwhat date\b", re.IGNORECASE
 )
-_FILLER = r"(?:\s+(?!(?:the|a|an|of|to|in|for|on|with|by|do|does|did)\b)[\w'-]+){0,3}?"
+_FILLER = r"(?:\s+(?!(?:the|a|an|of|to|in|for|on|with|by|do|does|did)\b)[\w.'’-]+){0,3}?"
+_WHAT = r"(?:what|which)(?:['’]s)?\b"  # "What's the oldest GCC version ...?" asks as "What is" does
 _ASKS_NUMBER = re.compile(
     r"\bhow (?:many|much|long|large|big|old|far|often|fast|tall|heavy)\b|"
     # "What is the default port ...?", "Which batch size ...?": the measure is what the question is about
     # (the noun phrase it opens with; "What keeps the rate ...?" asks for something else)
-    r"^\s*(?:what|which)\b(?:\s+(?:is|was|are|were|does|did))?(?:\s+the)?" + _FILLER + r"\s+"
+    r"^\s*" + _WHAT + r"(?:\s+(?:is|was|are|were|does|did))?(?:\s+the)?" + _FILLER + r"\s+"
     r"(?:port|percentage|rate|size|number|count|amount|age|length|duration|limit|population"
     r"|temperature|weight|height|distance|speed|score|accuracy)s?\b",
     re.IGNORECASE,
 )
 _ASKS_MONEY = re.compile(
-    r"^\s*(?:what|which|how much)\b(?:\s+(?:is|was|are|were|does|did))?(?:\s+the)?" + _FILLER
-    + r"\s+(?:price|cost|fee|salary|wage)s?\b",
+    r"^\s*(?:" + _WHAT + r"|how much\b)(?:\s+(?:is|was|are|were|does|did))?(?:\s+the)?" + _FILLER
+    + r"\s+(?:price|cost|fee|salary|wage|income|earning|revenue|rent)s?\b",
     re.IGNORECASE,
 )
 _NUMBER_WORDS = frozenset(
@@ -61,10 +63,13 @@ COUNT_SENTENCES = 6  # a count next to what it counts is rarely there by chance:
 
 # "Which release ...?", "Under which licence ...?": the question names the type of thing it wants, and some
 # types have a recognisable form. (question says -> what a sentence holding the answer shows)
-_WHICH = r"^\s*(?:(?:in|at|under|from|with|since)\s+)?(?:what|which)\b" + _FILLER + r"\s+"
+_WHICH = (
+    r"^\s*(?:(?:in|at|under|from|with|since)\s+)?" + _WHAT + r"(?:\s+(?:is|was|are|were))?(?:\s+the)?"
+    + _FILLER + r"\s+"
+)
 _TYPED = {
     "version": (
-        re.compile(_WHICH + r"(?:release|version)s?\b", re.IGNORECASE),
+        re.compile(_WHICH + r"(?:release|version)s?\b(?!\s+control)", re.IGNORECASE),
         re.compile(r"(?<![\w/])v?\d+\.\d+(?:\.\d+)*\b"),
     ),
     "licence": (
@@ -112,7 +117,8 @@ def asked_kind(question: str) -> str | None:
 # "How many layers does ...?" is answered by a count of layers: the words between "how many" and the verb
 # name what is counted, and a count stands next to one of them ("24 layers", "layers: 24", "max_layers=24").
 _COUNTED = re.compile(
-    r"\bhow many\s+((?:(?!(?:does|do|did|is|are|was|were|can|could|will|would|has|have|had|may|might|should"
+    r"\bhow many\s+(?:(?:different\s+)?(?:kinds?|types?|sorts?)\s+of\s+)?"  # "kinds of hooks" counts hooks
+    r"((?:(?!(?:does|do|did|is|are|was|were|can|could|will|would|has|have|had|may|might|should"
     r"|must|of|in|per|for|on|at|to|by|with|the|a|an)\b)[\w'-]+\s*){1,3})",
     re.IGNORECASE,
 )
@@ -163,7 +169,16 @@ def holds_kind(kind: str, text: str, question: str) -> bool:
         return bool(re.search(r"[$€£¥]\s?\d", text)) or any(t in _CURRENCY for t in new)
     # A count stands alone or leads ("32GB", "400M"); "l2" or "HTTP/2" name things, and a version
     # ("2.2.20"), an ISBN ("0-9541617-7-7") or an ordinal ("2nd") is a label, not an amount.
-    return any(_is_amount(t, asked) for t in new)
+    return any(_is_amount(t, asked) for t in new) or bool(_ONE_UNIT.search(text))
+
+
+# "How far ...?" - "about a mile"; "How long ...?" - "an hour": one unit is an amount without a number.
+_ONE_UNIT = re.compile(
+    r"\b(?:a|an|half an?)\s+(?:mile|kilomet(?:re|er)|metre|meter|foot|yard|inch|hour|minute|day|week"
+    r"|fortnight|month|year|decade|century|dozen|hundred|thousand|million|billion|kilo(?:gram)?|pound|ton"
+    r"|tonne|litre|liter|gallon|(?:kilo|mega|giga|tera)?byte)\b",
+    re.IGNORECASE,
+)
 
 
 def _is_amount(token: str, asked: set[str]) -> bool:
@@ -178,6 +193,29 @@ def sentence_window(text: str, start: int, end: int) -> str:
     return text[start : belonging_line_end(text, start, end) or line_end(text, end)]
 
 
+# -- words the library lacks ---------------------------------------------------------------------------------
+# "Can HTTPX talk HTTP/3 over QUIC?": a question that names something no file mentions cannot be answered from
+# the files, however close its passages are otherwise. Words that point at the files themselves ("the
+# paper", "the docs") are not about the answer, and numbers are left to the kind check.
+_ABOUT_FILES = frozenset(
+    "paper papers whitepaper article articles document documents doc docs documentation file files book"
+    " books manual manuals guide guides note notes pdf text texts chapter chapters section sections page"
+    " pages readme author authors library folder report reports tutorial tutorials".split()
+)
+_NOT_CHECKED = QUESTION_WORDS | _ABOUT_FILES
+
+
+def checked_words(question: str) -> list[str]:
+    """The question's words that the library must hold for the files to answer it: its content words of
+    letters only, without the words that ask (QUESTION_WORDS) or that point at the files."""
+    out: list[str] = []
+    for w in re.findall(r"[^\W_]+", question):  # "2nd" and "GC64" are not words of letters
+        lw = w.lower()
+        if lw.isalpha() and len(lw) > 1 and lw not in _NOT_CHECKED and lw not in out:
+            out.append(lw)
+    return out
+
+
 @dataclass
 class Support:
     """How well the retrieved passages support an answer."""
@@ -188,13 +226,20 @@ class Support:
     best_score: float  # the best sentence's combined score (core.quick_answer)
     kind: str | None = None  # the kind of value the question asks for (asked_kind)
     kind_found: bool | None = None  # whether the best sentences hold one (None: no kind asked)
+    absent: tuple[str, ...] = ()  # words of the question that no passage of the library holds
 
     def to_json(self) -> dict:
-        return {k: round(v, 4) if isinstance(v, float) else v for k, v in vars(self).items()}
+        return {
+            k: round(v, 4) if isinstance(v, float) else list(v) if isinstance(v, tuple) else v
+            for k, v in vars(self).items()
+        }
 
 
-def assess(hits: Sequence[Hit], ranked: Sequence[ScoredSentence], question: str = "") -> Support:
-    """The support signals; `hits` in source order (source n is hits[n - 1], as core.answer numbers them)."""
+def assess(
+    hits: Sequence[Hit], ranked: Sequence[ScoredSentence], question: str = "", absent: Sequence[str] = ()
+) -> Support:
+    """The support signals; `hits` in source order (source n is hits[n - 1], as core.answer numbers them);
+    `absent`: the question's checked_words that the library lacks (Searcher.unknown_words)."""
     distances = [h.vector_distance for h in hits if h.vector_distance is not None]
     best = ranked[0] if ranked else None
     kind = asked_kind(question) if question else None
@@ -213,14 +258,15 @@ def assess(hits: Sequence[Hit], ranked: Sequence[ScoredSentence], question: str 
         best_score=best.score if best is not None else 0.0,
         kind=kind,
         kind_found=found,
+        absent=tuple(absent),
     )
 
 
 @dataclass
 class DeclinePolicy:
-    """Decline when a linear score of the support signals falls below zero, or (check_kind) when the
+    """Decline when a linear score of the support signals falls below zero, (check_kind) when the
     question asks for a kind of value (a number, a date, an amount of money) that none of the best
-    sentences holds.
+    sentences holds, or (check_absent) when the library lacks a word of the question.
 
     margin = w_distance * (1 - top_distance) + w_lexical * best_lexical + w_semantic * best_semantic + bias
     """
@@ -230,6 +276,7 @@ class DeclinePolicy:
     w_semantic: float = 1.0
     bias: float = -0.474
     check_kind: bool = True
+    check_absent: bool = True
 
     def margin(self, support: Support) -> float:
         return (
@@ -240,7 +287,30 @@ class DeclinePolicy:
         )
 
     def declines(self, support: Support) -> bool:
-        return self.margin(support) < 0.0 or (self.check_kind and support.kind_found is False)
+        return self.reason(support) is not None
+
+    def reason(self, support: Support) -> str | None:
+        """Why the passages do not support an answer, in a sentence for the user; None when they do."""
+        if self.check_absent and support.absent:
+            return f"Nothing in them mentions {' or '.join(f'“{w}”' for w in support.absent)}."
+        if self.check_kind and support.kind_found is False:
+            return f"The closest passages give no {_KIND_NAMES.get(support.kind or '', 'value of its kind')}."
+        if self.margin(support) < 0.0:
+            return "The closest passages are about something else."
+        return None
+
+
+_KIND_NAMES = {
+    "number": "number for it",
+    "date": "date for it",
+    "money": "amount of money",
+    "version": "version or release number",
+    "licence": "licence",
+    "venue": "conference or journal",
+    "variable": "variable name",
+    "percentage": "percentage",
+    "default": "default for it",
+}
 
 
 # Fitted with all-MiniLM-L6-v2 on the QA tune split (bench/qa/answers.jsonl, `--pipelines quick`): 36

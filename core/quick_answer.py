@@ -23,7 +23,7 @@ from .sentences import SHORT_LINE_WORDS, Span, belonging_line_end, line_end, spl
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ied", "ies", "ed", "es", "ly", "s")
 # Words that say what kind of answer is wanted, not what it is about.
-_QUESTION_WORDS = STOP_WORDS | frozenset(
+QUESTION_WORDS = STOP_WORDS | frozenset(
     "much many long often name named called way kind type tell explain describe say says mention mentioned"
     " give list show its he she his her him we our us them also".split()
 )
@@ -58,7 +58,7 @@ def content_terms(question: str) -> list[str]:
     out: list[str] = []
     for w in _WORD.findall(question):
         lw = w.lower()
-        if lw in _QUESTION_WORDS or (len(lw) < 2 and not lw.isdigit()):
+        if lw in QUESTION_WORDS or (len(lw) < 2 and not lw.isdigit()):
             continue
         s = stem(lw)
         if s not in out:

@@ -16,7 +16,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +124,25 @@ def fts_query(text: str) -> str | None:
     Stop words are dropped unless the query has nothing else ("to be or not to be").
     """
     return KeywordQuery.parse(text).words_match()
+
+
+MISSPELT_MIN_LETTERS = 5
+# Thai, Lao, Myanmar, Khmer, CJK (kana and Hangul too), halfwidth kana: scripts without spaces between words
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\ua4cf\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]"
+)
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every string one deletion, swap of neighbours, replacement or insertion of a letter from `word`."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in letters}
+    out |= {a + c + b for a, b in splits for c in letters}
+    out.discard(word)
+    return out
 
 
 def fts_row_count(conn: apsw.Connection) -> int:
@@ -290,6 +309,25 @@ class Searcher:
                     ranked = [(cid, 1.0 - d) for cid, d in vec[:k]]
                 hits = self._hydrate(ranked, kw_rank, vec_rank, query)
         return SearchResult(query=query, mode=mode, hits=hits, timings=timings)
+
+    def unknown_words(self, words: Iterable[str]) -> list[str]:
+        """The `words` that no passage of the library holds (text, title or path, as FTS5 matches them:
+        stemmed, folded). A word of MISSPELT_MIN_LETTERS or more one edit away from a word the library holds
+        is taken for a misspelling of it, not for a word the library lacks. Words of scripts written without
+        spaces (Chinese, Japanese, Thai, ...) are never reported: FTS5 indexes a run of them as one token."""
+        with db.translate_errors(self.db_path):
+            return [
+                w for w in words
+                if not _UNSPACED.search(w) and not self._holds(w) and not self._holds_a_neighbour(w)
+            ]
+
+    def _holds(self, word: str) -> bool:
+        sql = "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1"
+        return self.conn.execute(sql, (_quote(word),)).fetchone() is not None
+
+    def _holds_a_neighbour(self, word: str) -> bool:
+        # Shorter words are one edit from many real words ("TPU" from "GPU"): no edit says they are misspelt.
+        return len(word) >= MISSPELT_MIN_LETTERS and any(self._holds(w) for w in _one_edit(word.lower()))
 
     def _keyword_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:

@@ -4,7 +4,7 @@ Answerer with a fake searcher (a scripted model where only the order of events m
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from almanac.core.answer import (
     TokensArrived,
     build_prompt,
     clean_reply,
+    declined_text,
     find_citations,
     restated_source,
     supported,
@@ -70,9 +71,13 @@ def make_hit(
 class FakeSearcher:
     """Returns hand-made hits with retrieval timings, and records how it was called."""
 
-    def __init__(self, hits: list[Hit]) -> None:
+    def __init__(self, hits: list[Hit], unknown: frozenset[str] = frozenset()) -> None:
         self.hits = hits
+        self.unknown = unknown  # words the library lacks
         self.calls: list[dict] = []
+
+    def unknown_words(self, words: Iterable[str]) -> list[str]:
+        return [w for w in words if w in self.unknown]
 
     def search(
         self, query: str, *, k: int = 10, mode: Mode = "hybrid", folders: list[str] | None = None
@@ -305,11 +310,28 @@ def test_unsupported_question_is_declined_without_the_model(tmp_path: Path) -> N
     hits = [make_hit(0, "Espresso is brewed at 9 bar for about 25 seconds.", vector_distance=0.85)]
     llm = never_loads(tmp_path)
     answer = Answerer(FakeSearcher(hits), llm, HashEmbedder()).ask("Who won the 1954 chess marathon?")
-    assert answer.stopped == "declined" and answer.text == DECLINED_TEXT
+    assert answer.stopped == "declined" and answer.note == "The closest passages are about something else."
+    assert answer.text == declined_text(answer.note) == (
+        "I couldn't find this in your files. The closest passages are about something else."
+        " The closest passages are listed below."
+    )
     assert [s.hit for s in answer.sources] == hits  # the closest passages, to look at instead
     assert answer.quick_answer is None and answer.prompt_messages == []
     assert "quick answer" in answer.timings.stages and "first token" not in answer.timings.stages
     assert not llm.loaded
+
+
+def test_a_question_naming_what_no_file_mentions_is_declined(tmp_path: Path) -> None:
+    hits = [make_hit(0, "The client speaks HTTP/1.1 and HTTP/2 over TLS.", vector_distance=0.2)]
+    searcher = FakeSearcher(hits, unknown=frozenset({"quic"}))
+    answer = Answerer(searcher, never_loads(tmp_path), HashEmbedder()).ask("Can the client talk HTTP/3 over QUIC?")
+    assert answer.stopped == "declined" and answer.note == "Nothing in them mentions “quic”."
+    assert answer.text == declined_text(answer.note)
+    # The same passages answer a question whose words the library holds.
+    answer = Answerer(FakeSearcher(hits), never_loads(tmp_path), HashEmbedder(), AnswerConfig(decline=True)).ask(
+        "Which protocols does the client speak over TLS?", cancel=lambda: True
+    )
+    assert answer.stopped == "cancelled"  # past the decision, before the model
 
 
 def test_cancel_before_generation_does_not_load_model(tmp_path: Path) -> None:

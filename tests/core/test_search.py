@@ -106,6 +106,15 @@ def test_hit_explains_its_rank(indexed, words_by):
     assert {"descale", "kettle", "vinegar"} <= marked
 
 
+def test_words_the_library_lacks(indexed):
+    _, searcher = indexed
+    # Held in a passage's text (stemmed: "descaling" as "descale"), title ("kettle") or path ("bikes").
+    assert searcher.unknown_words(["descaling", "Kettle", "bikes", "東京"]) == []
+    assert searcher.unknown_words(["espresso", "vinegar", "qu"]) == ["espresso", "qu"]
+    # One edit from a word held: a misspelling of it, not a word the library lacks; short words are not judged so.
+    assert searcher.unknown_words(["vinegr", "lubricaton", "tae"]) == ["tae"]
+
+
 def test_folder_filter(indexed):
     root, searcher = indexed
     hits = searcher.search("tea kettle bicycle", k=10, folders=[str(root / "b")]).hits
