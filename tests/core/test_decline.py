@@ -10,6 +10,7 @@ from almanac.core.decline import (
     Support,
     asked_kind,
     assess,
+    checked_words,
     counted_words,
     holds_kind,
     policy_for,
@@ -81,6 +82,10 @@ def test_margin_is_the_weighted_sum():
         ("What is the default encoding of response.text?", "default"),
         ("What is the default chunk size of iter_bytes?", "number"),  # a size is a number
         ("What is the default maximum number of connections in a pool?", "number"),  # a number first
+        ("What's the oldest GCC version that can build it?", "version"),  # "What's" asks as "What is"
+        ("What is the version of bash it covers?", "version"),
+        ("Which version control system holds the sources?", None),  # a system, not a version
+        ("What is Mr. Knightley's income a year?", "money"),
     ],
 )
 def test_the_kind_of_value_a_question_asks_for(question, kind):
@@ -92,6 +97,8 @@ def test_a_value_of_the_kind_asked_for():
     assert holds_kind("number", "Training ran on 8 GPUs.", q)
     assert holds_kind("number", "It ran on eight 32GB GPUs.", q)
     assert holds_kind("number", "The reader is seventeen.", "How old is the reader?")
+    assert holds_kind("number", "He lived about a mile from Highbury.", "How far from Highbury does he live?")
+    assert not holds_kind("number", "He came a second time.", "How far from Highbury does he live?")
     # Numbers that name or label count nothing, nor does the question's own number.
     assert not holds_kind("number", "It speaks HTTP/2 and uses l2 regularisation.", q)
     assert not holds_kind("number", "Think Python, 2nd Edition, Version 2.2.20", q)
@@ -124,6 +131,7 @@ def test_a_count_stands_next_to_what_it_counts():
     assert counted_words("How many layers does the encoder have?") == {"layer"}
     assert counted_words("How many copies of the manual were sold?") == {"copy"}
     assert counted_words("How long did it take?") == set()
+    assert counted_words("How many kinds of event hooks does a client support?") == {"event", "hook"}
     q = "How many layers does the encoder have?"
     assert holds_kind("number", "It has 16 heads and 12 layers.", q)
     assert holds_kind("number", "- `max_layers`, how deep the stack is. (Default 12)", q)
@@ -133,6 +141,25 @@ def test_a_count_stands_next_to_what_it_counts():
     assert not holds_kind("number", "It has 16 attention heads.", q)
     assert not holds_kind("number", "See Exercise 4.3 and Exercise 12.", "How many exercises does the book have?")
     assert holds_kind("number", "It has 16 attention heads.", "How much memory does it need?")  # no count asked
+
+
+def test_the_words_the_library_must_hold():
+    q = "Can Almanac's reader talk HTTP/3 over QUIC, per the docs, in 2nd-gen GC64 builds?"
+    # Not the asking words, the words pointing at the files, digits, mixed tokens ("2nd", "GC64") or "s".
+    assert checked_words(q) == ["almanac", "reader", "talk", "http", "over", "quic", "per", "gen", "builds"]
+
+
+def test_the_reason_names_what_is_missing():
+    policy = policy_for("all-MiniLM-L6-v2")
+    close = Support(0.2, 0.8, 0.8, 1.2)
+    assert policy.reason(close) is None and not policy.declines(close)
+    absent = Support(0.2, 0.8, 0.8, 1.2, kind="date", kind_found=False, absent=("quic", "tpus"))
+    assert policy.reason(absent) == "Nothing in them mentions “quic” or “tpus”."  # the most telling reason first
+    assert WORDS_ONLY.declines(absent) and not DeclinePolicy(check_absent=False, check_kind=False).declines(absent)
+    no_date = Support(0.2, 0.8, 0.8, 1.2, kind="date", kind_found=False)
+    assert policy.reason(no_date) == "The closest passages give no date for it."
+    assert policy.reason(Support(0.8, 0.1, 0.3, 0.2)) == "The closest passages are about something else."
+    assert absent.to_json()["absent"] == ["quic", "tpus"]
 
 
 def test_the_window_takes_what_belongs_to_the_sentence():
