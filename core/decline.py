@@ -206,10 +206,13 @@ _NOT_CHECKED = QUESTION_WORDS | _ABOUT_FILES
 
 
 def checked_words(question: str) -> list[str]:
-    """The question's words that the library must hold for the files to answer it: its content words of
-    letters only, without the words that ask (QUESTION_WORDS) or that point at the files."""
+    """The question's words that the library must hold for the files to answer it: the content words of
+    letters only of its sentences that ask (those ending in "?"; all of it when none does), without the words
+    that ask (QUESTION_WORDS) or that point at the files. A sentence that only tells the situation ("My
+    download stalls partway through.") is told in the user's words, not the files'."""
+    asking = [s for s in re.split(r"(?<=[.!?])\s+", question.strip()) if s.endswith("?")]
     out: list[str] = []
-    for w in re.findall(r"[^\W_]+", question):  # "2nd" and "GC64" are not words of letters
+    for w in re.findall(r"[^\W_]+", " ".join(asking) or question):  # "2nd" and "GC64" are not words of letters
         lw = w.lower()
         if lw.isalpha() and len(lw) > 1 and lw not in _NOT_CHECKED and lw not in out:
             out.append(lw)

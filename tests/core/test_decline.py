@@ -147,6 +147,10 @@ def test_the_words_the_library_must_hold():
     q = "Can Almanac's reader talk HTTP/3 over QUIC, per the docs, in 2nd-gen GC64 builds?"
     # Not the asking words, the words pointing at the files, digits, mixed tokens ("2nd", "GC64") or "s".
     assert checked_words(q) == ["almanac", "reader", "talk", "http", "over", "quic", "per", "gen", "builds"]
+    # Only the sentences that ask: the situation is told in the user's own words.
+    q = "My download stalls partway through. Which exception is raised? It is slow."
+    assert checked_words(q) == ["exception", "raised"]
+    assert checked_words("My download stalls partway through.") == ["download", "stalls", "partway", "through"]
 
 
 def test_the_reason_names_what_is_missing():
