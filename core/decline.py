@@ -22,9 +22,13 @@ from .sentences import belonging_line_end, line_end
 # cannot answer ("Which port ...?", "What is the cover price of ...?") retrieve passages on the right subject
 # whose best sentence is close in meaning but holds no value of that kind; an answerable one nearly always
 # does (all 36 of the tune split's answerable questions).
-# Only a past event's "when" asks for a date: "When does the ferry leave?" is answered by a time or a day.
+# Only a past event's "when" asks for a date, or a release to come: "When does the ferry leave?" is answered
+# by a time or a day.
 _ASKS_DATE = re.compile(
-    r"^\s*when\s+(?:was|were|did)\b|\b(?:what|which|in what|in which)\s+year\b|\bwhat date\b", re.IGNORECASE
+    r"^\s*when\s+(?:was|were|did)\b|\b(?:what|which|in what|in which)\s+year\b|\bwhat date\b"
+    # and a release to come: "When is 3.0 going to be released?", "When will it be out?"
+    r"|^\s*when\s+(?:is|are|will)\b.*\b(?:release[ds]?|out|due|expected|published|available)\b",
+    re.IGNORECASE,
 )
 _FILLER = r"(?:\s+(?!(?:the|a|an|of|to|in|for|on|with|by|do|does|did)\b)[\w.'’-]+){0,3}?"
 _WHAT = r"(?:what|which)(?:['’]s)?\b"  # "What's the oldest GCC version ...?" asks as "What is" does
@@ -212,8 +216,8 @@ def checked_words(question: str) -> list[str]:
     download stalls partway through.") is told in the user's words, not the files'."""
     asking = [s for s in re.split(r"(?<=[.!?])\s+", question.strip()) if s.endswith("?")]
     out: list[str] = []
-    for w in re.findall(r"[^\W_]+", " ".join(asking) or question):  # "2nd" and "GC64" are not words of letters
-        lw = w.lower()
+    for w in re.findall(r"[^\W_]+", " ".join(asking) or question):
+        lw = w.lower()  # "2nd" and "GC64" are not words of letters: left out below
         if lw.isalpha() and len(lw) > 1 and lw not in _NOT_CHECKED and lw not in out:
             out.append(lw)
     return out

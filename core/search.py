@@ -134,9 +134,10 @@ _UNSPACED = re.compile(
 
 
 def _one_edit(word: str) -> set[str]:
-    """Every string one deletion, swap of neighbours, replacement or insertion of a letter from `word`."""
+    """Every string one deletion, swap of neighbours, replacement or insertion of a letter from `word`, its
+    first letter kept: misspellings seldom change it, while "gevent" is "event" with one more letter first."""
     letters = "abcdefghijklmnopqrstuvwxyz"
-    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    splits = [(word[:i], word[i:]) for i in range(1, len(word) + 1)]
     out = {a + b[1:] for a, b in splits if b}
     out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
     out |= {a + c + b[1:] for a, b in splits if b for c in letters}

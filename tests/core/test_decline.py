@@ -69,6 +69,8 @@ def test_margin_is_the_weighted_sum():
         ("In which year is the novel set?", "date"),
         ("When does the flight to Lisbon leave?", None),  # a time or a day, not a date
         ("When did the ferry first sail?", "date"),
+        ("When is version 3.0 going to be released?", "date"),  # a release to come
+        ("When will the new edition be out?", "date"),
         ("What is the cover price of the book?", "money"),
         ("How much does the course cost?", "money"),
         ("What keeps the rate of new blocks steady?", None),  # the rate is not what it asks for

@@ -113,6 +113,7 @@ def test_words_the_library_lacks(indexed):
     assert searcher.unknown_words(["espresso", "vinegar", "qu"]) == ["espresso", "qu"]
     # One edit from a word held: a misspelling of it, not a word the library lacks; short words are not judged so.
     assert searcher.unknown_words(["vinegr", "lubricaton", "tae"]) == ["tae"]
+    assert searcher.unknown_words(["xkettle", "tkettle"]) == ["xkettle", "tkettle"]  # the first letter is kept
 
 
 def test_folder_filter(indexed):
