@@ -43,7 +43,9 @@ _ASKS_NUMBER = re.compile(
 )
 _ASKS_MONEY = re.compile(
     r"^\s*(?:" + _WHAT + r"|how much\b)(?:\s+(?:is|was|are|were|does|did))?(?:\s+the)?" + _FILLER
-    + r"\s+(?:price|cost|fee|salary|wage|income|earning|revenue|rent)s?\b",
+    + r"\s+(?:price|cost|fee|salary|wage|income|earning|revenue|rent)s?\b"
+    # "How much does the printed manual from Network Theory cost?"
+    r"|^\s*how much\b.*\b(?:cost|costs|charge|charges|earn|earns|earned|paid|pay|pays)\b",
     re.IGNORECASE,
 )
 _NUMBER_WORDS = frozenset(

@@ -73,6 +73,8 @@ def test_margin_is_the_weighted_sum():
         ("When will the new edition be out?", "date"),
         ("What is the cover price of the book?", "money"),
         ("How much does the course cost?", "money"),
+        ("How much does the printed manual from the publisher cost?", "money"),
+        ("How much memory does the server have?", "number"),
         ("What keeps the rate of new blocks steady?", None),  # the rate is not what it asks for
         ("What exit status does bash give when a command cannot run?", None),
         ("Who was the original author of Bash?", None),
