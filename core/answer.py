@@ -49,6 +49,7 @@ def declined_text(reason: str) -> str:
     found, listed = DECLINED_TEXT.split(". ", 1)
     return f"{found}. {reason} {listed}"
 
+
 SAFETY_TOKENS = 8  # room for tokenization at the seams between separately counted pieces
 MIN_EVIDENCE_TOKENS = 60  # a long question still gets this much evidence when the context allows
 # The share of a reply's own content words (those not in the question) the evidence must hold, else the
@@ -386,9 +387,7 @@ class Answerer:
         policy = cfg.decline_policy or policy_for(getattr(self.embedder, "name", None))
         reason = policy.reason(support) if cfg.decline else None
         if reason is not None:
-            declined = partial("declined", declined_text(reason), sources)
-            declined.note = reason
-            return declined
+            return partial("declined", declined_text(reason), sources)
         if quick is not None:
             emit(QuickAnswerFound(quick, sources[quick.n - 1]))
         if cancel is not None and cancel():

@@ -127,6 +127,8 @@ def fts_query(text: str) -> str | None:
 
 
 MISSPELT_MIN_LETTERS = 5
+# Below this many passages (some 400 pages) a word's absence says little: common words are missing by chance.
+UNKNOWN_MIN_CHUNKS = 1000
 # Thai, Lao, Myanmar, Khmer, CJK (kana and Hangul too), halfwidth kana: scripts without spaces between words
 _UNSPACED = re.compile(
     "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\ua4cf\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]"
@@ -315,8 +317,11 @@ class Searcher:
         """The `words` that no passage of the library holds (text, title or path, as FTS5 matches them:
         stemmed, folded). A word of MISSPELT_MIN_LETTERS or more one edit away from a word the library holds
         is taken for a misspelling of it, not for a word the library lacks. Words of scripts written without
-        spaces (Chinese, Japanese, Thai, ...) are never reported: FTS5 indexes a run of them as one token."""
+        spaces (Chinese, Japanese, Thai, ...) are never reported: FTS5 indexes a run of them as one token. A
+        library of fewer than UNKNOWN_MIN_CHUNKS passages reports none: three notes may lack "about"."""
         with db.translate_errors(self.db_path):
+            if fts_row_count(self.conn) < UNKNOWN_MIN_CHUNKS:
+                return []
             return [
                 w for w in words
                 if not _UNSPACED.search(w) and not self._holds(w) and not self._holds_a_neighbour(w)

@@ -261,7 +261,9 @@ def test_a_declined_answer_is_a_friendly_message_with_the_closest_sources(qtbot,
     assert answer.stopped == "declined" and answer.sources
     assert not llm.prompts  # the model was never asked
     text = window.chat.plain_text()
-    assert "I couldn't find this in your files. The closest passages are listed below." in text
+    # Why, between the two sentences.
+    assert "I couldn't find this in your files. The closest passages are about something else." in text
+    assert "The closest passages are listed below." in text
     first = answer.sources[0]
     assert f"[1] {Path(first.hit.path).name}" in text
     assert "Stopped" not in text and "Cut short" not in text

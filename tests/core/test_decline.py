@@ -163,6 +163,8 @@ def test_the_reason_names_what_is_missing():
     assert policy.reason(close) is None and not policy.declines(close)
     absent = Support(0.2, 0.8, 0.8, 1.2, kind="date", kind_found=False, absent=("quic", "tpus"))
     assert policy.reason(absent) == "Nothing in them mentions “quic” or “tpus”."  # the most telling reason first
+    three = Support(0.2, 0.8, 0.8, 1.2, absent=("won", "chess", "marathon"))
+    assert policy.reason(three) == "Nothing in them mentions “won”, “chess” or “marathon”."
     assert WORDS_ONLY.declines(absent) and not DeclinePolicy(check_absent=False, check_kind=False).declines(absent)
     no_date = Support(0.2, 0.8, 0.8, 1.2, kind="date", kind_found=False)
     assert policy.reason(no_date) == "The closest passages give no date for it."
