@@ -508,7 +508,7 @@ class QuickPipeline:
         pass
 
     def ask(self, question: str, docs: Path) -> tuple[Run, None]:
-        from almanac.core.decline import assess, checked_words, policy_for
+        from almanac.core.decline import assess, checked_words, kind_first, policy_for
         from almanac.core.quick_answer import pick_quick_answer, rank_sentences
 
         cfg = self.answerer.config
@@ -518,7 +518,7 @@ class QuickPipeline:
         numbered = list(enumerate(hits, start=1))
         ranked = rank_sentences(question, numbered, self.embedder)
         support = assess(hits, ranked, question, self.searcher.unknown_words(checked_words(question)))
-        quick = pick_quick_answer(ranked, numbered, min_score=cfg.quick_min_score)
+        quick = pick_quick_answer(kind_first(ranked, hits, question), numbered, min_score=cfg.quick_min_score)
         declined = not hits or policy_for(getattr(self.embedder, "name", None)).declines(support)
         ms = (time.perf_counter() - start) * 1000
         shown = quick is not None and not declined

@@ -16,7 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .decline import DeclinePolicy, assess, checked_words, policy_for
+from .decline import DeclinePolicy, assess, checked_words, kind_first, policy_for
 from .embedding import Embedder
 from .errors import QueryError
 from .evidence import EvidenceBlock, pack_evidence, render_evidence
@@ -381,9 +381,11 @@ class Answerer:
         with timings.stage("quick answer"):
             numbered = [(s.n, s.hit) for s in sources]
             ranked = rank_sentences(question, numbered, self.embedder)
+            hits = [s.hit for s in sources]
             absent = self.searcher.unknown_words(checked_words(question)) if cfg.decline else []
-            support = assess([s.hit for s in sources], ranked, question, absent)
-            quick = pick_quick_answer(ranked, numbered, min_score=cfg.quick_min_score)
+            support = assess(hits, ranked, question, absent)
+            best_first = kind_first(ranked, hits, question)
+            quick = pick_quick_answer(best_first, numbered, min_score=cfg.quick_min_score)
         policy = cfg.decline_policy or policy_for(getattr(self.embedder, "name", None))
         reason = policy.reason(support) if cfg.decline else None
         if reason is not None:

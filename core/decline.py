@@ -199,6 +199,32 @@ def sentence_window(text: str, start: int, end: int) -> str:
     return text[start : belonging_line_end(text, start, end) or line_end(text, end)]
 
 
+# -- the quick answer prefers a value of the kind asked ------------------------------------------------------
+# "How far from Highbury does Mr. Knightley live?": two sentences score alike, and the one that says "about a
+# mile" answers. Among the best few, one holding the asked kind of value gets a bonus. On the QA set (quick
+# row), a bonus of 0.1 / 0.15 / 0.2 / 0.3 within the best 8 stated 0 / 0 / 1 / 1 more facts on tune (of 34)
+# and 1 / 3 / 3 / 3 more on the held-out splits (of 149), none fewer. The decline reads the plain ranking.
+KIND_BONUS = 0.2
+KIND_DEPTH = 8
+
+
+def kind_first(ranked: Sequence[ScoredSentence], hits: Sequence[Hit], question: str) -> list[ScoredSentence]:
+    """`ranked` with its best KIND_DEPTH sentences reordered, a sentence holding the kind of value the
+    question asks for (asked_kind) scoring KIND_BONUS more; unchanged when no kind is asked."""
+    kind = asked_kind(question)
+    if kind is None:
+        return list(ranked)
+
+    def bonus(s: ScoredSentence) -> float:
+        if not 0 < s.n <= len(hits):
+            return s.score
+        window = sentence_window(hits[s.n - 1].text, s.span.start, s.span.end)
+        return s.score + (KIND_BONUS if holds_kind(kind, window, question) else 0.0)
+
+    head = sorted(ranked[:KIND_DEPTH], key=bonus, reverse=True)  # stable: ties keep their order
+    return head + list(ranked[KIND_DEPTH:])
+
+
 # -- words the library lacks ---------------------------------------------------------------------------------
 # "Can HTTPX talk HTTP/3 over QUIC?": a question that names something no file mentions cannot be answered from
 # the files, however close its passages are otherwise. Words that point at the files themselves ("the

@@ -13,6 +13,7 @@ from almanac.core.decline import (
     checked_words,
     counted_words,
     holds_kind,
+    kind_first,
     policy_for,
     sentence_window,
 )
@@ -170,6 +171,16 @@ def test_the_reason_names_what_is_missing():
     assert policy.reason(no_date) == "The closest passages give no date for it."
     assert policy.reason(Support(0.8, 0.1, 0.3, 0.2)) == "The closest passages are about something else."
     assert absent.to_json()["absent"] == ["quic", "tpus"]
+
+
+def test_the_quick_answer_prefers_a_value_of_the_kind_asked():
+    text = "Mr. Knightley lived near Highbury, at Donwell. Mr. Knightley lived about a mile from Highbury."
+    hits = [hit(1, text, 0.3)]
+    q = "How far from Highbury does Mr. Knightley live?"
+    ranked = rank_sentences(q, [(1, hits[0])], None)
+    assert ranked[0].text.startswith("Mr. Knightley lived near")  # as many of its words, and first
+    assert kind_first(ranked, hits, q)[0].text == "Mr. Knightley lived about a mile from Highbury."
+    assert kind_first(ranked, hits, "Where does Mr. Knightley live?") == ranked  # no kind asked: as ranked
 
 
 def test_the_window_takes_what_belongs_to_the_sentence():
