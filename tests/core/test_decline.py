@@ -174,7 +174,7 @@ def test_the_reason_names_what_is_missing():
 
 
 def test_the_quick_answer_prefers_a_value_of_the_kind_asked():
-    text = "Mr. Knightley lived near Highbury, away from Donwell. Mr. Knightley lived about a mile from Highbury."
+    text = "Mr. Knightley lived near Highbury, away from Donwell.\nMr. Knightley lived about a mile from Highbury.\n"
     hits = [hit(1, text, 0.3)]
     q = "How far from Highbury does Mr. Knightley live?"
     ranked = rank_sentences(q, [(1, hits[0])], None)
