@@ -4,7 +4,9 @@ A 135M model answers anything it is asked, from thin air if need be, so the deci
 It is made on signals that are already computed when the quick answer is: how close the nearest passage is
 in meaning, how well the best sentence matches the question in words and in meaning, whether the best
 sentences hold the kind of value the question asks for (a number for "how many", a date for "when"), and
-whether the library holds every word of the question at all (core.search.Searcher.unknown_words).
+whether the library holds every word of the question at all (core.search.Searcher.unknown_words). The same
+reading of the question lets the quick answer prefer a sentence that holds the kind of value asked
+(kind_first).
 """
 
 from __future__ import annotations
