@@ -488,7 +488,7 @@ class NewPipeline:
 
 class QuickPipeline:
     """The new pipeline up to its decision, without the model: search, the quick answer and the decline
-    decision, as core.answer.Answerer.ask makes them (kept in step with it), in seconds: for iterating on
+    decision, made by core.answer.Answerer.decide as Answerer.ask makes them, in seconds: for iterating on
     the decline rule (--pipelines quick). Declined means what it means for `new` (the rule declined);
     where no sentence qualifies as a quick answer the row states no fact, but does not decline."""
 
@@ -501,25 +501,19 @@ class QuickPipeline:
         from almanac.core.pipeline import answer_config
 
         self.searcher = open_searcher(db, embedder, settings)
-        self.embedder = embedder
         self.answerer = Answerer(self.searcher, None, embedder, answer_config(settings, settings.context_size))  # type: ignore[arg-type]
 
     def load(self) -> None:
         pass
 
     def ask(self, question: str, docs: Path) -> tuple[Run, None]:
-        from almanac.core.decline import assess, checked_words, kind_first, policy_for
-        from almanac.core.quick_answer import pick_quick_answer, rank_sentences
-
-        cfg = self.answerer.config
+        question = question.strip()
         start = time.perf_counter()
-        result = self.searcher.search(question, k=cfg.top_k)
+        result = self.searcher.search(question, k=self.answerer.config.top_k)
         hits = [h for h in result.hits if self.answerer.is_relevant(h)]
-        numbered = list(enumerate(hits, start=1))
-        ranked = rank_sentences(question, numbered, self.embedder)
-        support = assess(hits, ranked, question, self.searcher.unknown_words(checked_words(question)))
-        quick = pick_quick_answer(kind_first(ranked, hits, question), numbered, min_score=cfg.quick_min_score)
-        declined = not hits or policy_for(getattr(self.embedder, "name", None)).declines(support)
+        decision = self.answerer.decide(question, hits)
+        quick, support = decision.quick, decision.support
+        declined = not hits or decision.reason is not None
         ms = (time.perf_counter() - start) * 1000
         shown = quick is not None and not declined
         run = Run(  # declined as the new pipeline would; no quick answer is then no fact, not a decline

@@ -16,7 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .decline import DeclinePolicy, assess, checked_words, kind_first, policy_for
+from .decline import DeclinePolicy, Support, assess, checked_words, kind_first, policy_for
 from .embedding import Embedder
 from .errors import QueryError
 from .evidence import EvidenceBlock, pack_evidence, render_evidence
@@ -25,6 +25,7 @@ from .hits import Hit, Mode, SearchResult
 from .quick_answer import (
     MIN_QUICK_SCORE,
     QuickAnswer,
+    ScoredSentence,
     content_terms,
     held_terms,
     pick_quick_answer,
@@ -42,6 +43,9 @@ SYSTEM_PROMPT = (
 )
 NO_CONTEXT_TEXT = "Nothing in your library matches this question, so there is nothing to answer from."
 DECLINED_TEXT = "I couldn't find this in your files. The closest passages are listed below."
+
+
+NONE_CLOSE_REASON = "None of them is close to the question."
 
 
 def declined_text(reason: str) -> str:
@@ -327,6 +331,16 @@ class AnswerConfig:
     min_evidence_share: float = MIN_EVIDENCE_SHARE
 
 
+@dataclass
+class Decision:
+    """What the passages support, before any model (Answerer.decide)."""
+
+    ranked: list[ScoredSentence]  # every sentence, best first
+    support: Support
+    quick: QuickAnswer | None
+    reason: str | None  # why to decline, for the user; None: answer
+
+
 class Answerer:
     """Answers questions from the user's library with a local model, citing the passages it used."""
 
@@ -376,20 +390,13 @@ class Answerer:
         sources = [Source(i, hit) for i, hit in enumerate(filter(self.is_relevant, result.hits), start=1)]
         if not sources:
             emit(SourcesFound(closest))
-            return partial("declined", DECLINED_TEXT, closest)
+            return partial("declined", declined_text(NONE_CLOSE_REASON), closest)
         emit(SourcesFound(sources))
         with timings.stage("quick answer"):
-            numbered = [(s.n, s.hit) for s in sources]
-            ranked = rank_sentences(question, numbered, self.embedder)
-            hits = [s.hit for s in sources]
-            absent = self.searcher.unknown_words(checked_words(question)) if cfg.decline else []
-            support = assess(hits, ranked, question, absent)
-            best_first = kind_first(ranked, hits, question)
-            quick = pick_quick_answer(best_first, numbered, min_score=cfg.quick_min_score)
-        policy = cfg.decline_policy or policy_for(getattr(self.embedder, "name", None))
-        reason = policy.reason(support) if cfg.decline else None
-        if reason is not None:
-            return partial("declined", declined_text(reason), sources)
+            decision = self.decide(question, [s.hit for s in sources])
+            ranked, quick = decision.ranked, decision.quick
+        if decision.reason is not None:
+            return partial("declined", declined_text(decision.reason), sources)
         if quick is not None:
             emit(QuickAnswerFound(quick, sources[quick.n - 1]))
         if cancel is not None and cancel():
@@ -469,6 +476,19 @@ class Answerer:
             note=stream.note,
         )
         return self._with_quick(answer, quick)
+
+    def decide(self, question: str, hits: list[Hit]) -> Decision:
+        """The sentences of `hits` ranked (source n is hits[n - 1]), the quick answer, whether to decline."""
+        cfg = self.config
+        numbered = list(enumerate(hits, start=1))
+        ranked = rank_sentences(question, numbered, self.embedder)
+        policy = cfg.decline_policy or policy_for(getattr(self.embedder, "name", None))
+        asks = cfg.decline and policy.check_absent
+        absent = self.searcher.unknown_words(checked_words(question)) if asks else []
+        support = assess(hits, ranked, question, absent)
+        best_first = kind_first(ranked, hits, question, cfg.quick_min_score)
+        quick = pick_quick_answer(best_first, numbered, min_score=cfg.quick_min_score)
+        return Decision(ranked, support, quick, policy.reason(support) if cfg.decline else None)
 
     @staticmethod
     def _with_quick(answer: Answer, quick: QuickAnswer | None) -> Answer:

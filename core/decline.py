@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .hits import Hit
-from .quick_answer import QUESTION_WORDS, ScoredSentence
+from .quick_answer import MIN_QUICK_SCORE, QUESTION_WORDS, ScoredSentence
+from .search import MISSPELT_MAX_LETTERS, one_edit
 from .sentences import belonging_line_end, line_end
 
 # -- what kind of value the question asks for --------------------------------------------------------------
@@ -28,8 +29,9 @@ from .sentences import belonging_line_end, line_end
 # by a time or a day.
 _ASKS_DATE = re.compile(
     r"^\s*when\s+(?:was|were|did)\b|\b(?:what|which|in what|in which)\s+year\b|\bwhat date\b"
-    # and a release to come: "When is 3.0 going to be released?", "When will it be out?"
-    r"|^\s*when\s+(?:is|are|will)\b.*\b(?:release[ds]?|out|due|expected|published|available)\b",
+    # and a release to come: "When is 3.0 going to be released?", "When will it be out?" ("When is the rent
+    # due?" is answered by a day)
+    r"|^\s*when\s+(?:is|are|will)\b.*\b(?:released?|published|(?:come|be)\s+out)\b",
     re.IGNORECASE,
 )
 _FILLER = r"(?:\s+(?!(?:the|a|an|of|to|in|for|on|with|by|do|does|did)\b)[\w.'’-]+){0,3}?"
@@ -46,8 +48,9 @@ _ASKS_NUMBER = re.compile(
 _ASKS_MONEY = re.compile(
     r"^\s*(?:" + _WHAT + r"|how much\b)(?:\s+(?:is|was|are|were|does|did))?(?:\s+the)?" + _FILLER
     + r"\s+(?:price|cost|fee|salary|wage|income|earning|revenue|rent)s?\b"
-    # "How much does the printed manual from Network Theory cost?"
-    r"|^\s*how much\b.*\b(?:cost|costs|charge|charges|earn|earns|earned|paid|pay|pays)\b",
+    # "How much does the printed manual from Network Theory cost?" ("How much memory does it cost?": a number)
+    r"|^\s*how much\s+(?:does|do|did|is|are|was|were|will|would|should|can|could)\b.*"
+    r"\b(?:cost|costs|charge|charges|earn|earns|earned|paid|pay|pays)\b",
     re.IGNORECASE,
 )
 _NUMBER_WORDS = frozenset(
@@ -210,15 +213,18 @@ KIND_BONUS = 0.2
 KIND_DEPTH = 8
 
 
-def kind_first(ranked: Sequence[ScoredSentence], hits: Sequence[Hit], question: str) -> list[ScoredSentence]:
+def kind_first(
+    ranked: Sequence[ScoredSentence], hits: Sequence[Hit], question: str, min_score: float = MIN_QUICK_SCORE
+) -> list[ScoredSentence]:
     """`ranked` with its best KIND_DEPTH sentences reordered, a sentence holding the kind of value the
-    question asks for (asked_kind) scoring KIND_BONUS more; unchanged when no kind is asked."""
+    question asks for (asked_kind) scoring KIND_BONUS more if it could be a quick answer on its own (scores
+    `min_score`); unchanged when no kind is asked."""
     kind = asked_kind(question)
     if kind is None:
         return list(ranked)
 
     def bonus(s: ScoredSentence) -> float:
-        if not 0 < s.n <= len(hits):
+        if not 0 < s.n <= len(hits) or s.score < min_score:
             return s.score
         window = sentence_window(hits[s.n - 1].text, s.span.start, s.span.end)
         return s.score + (KIND_BONUS if holds_kind(kind, window, question) else 0.0)
@@ -240,17 +246,26 @@ _NOT_CHECKED = QUESTION_WORDS | _ABOUT_FILES
 
 
 def checked_words(question: str) -> list[str]:
-    """The question's words that the library must hold for the files to answer it: the content words of
-    letters only of its sentences that ask (those ending in "?"; all of it when none does), without the words
-    that ask (QUESTION_WORDS) or that point at the files. A sentence that only tells the situation ("My
-    download stalls partway through.") is told in the user's words, not the files'."""
+    """The question's words that the library must hold for the files to answer it, as the user wrote them:
+    the content words of letters only of its sentences that ask (those ending in "?"; all of it when none
+    does), without the words that ask (QUESTION_WORDS, and their misspellings: "whta"), contractions ("isn't")
+    or words that point at the files. A sentence that only tells the situation ("My download stalls partway
+    through.") is told in the user's words, not the files'."""
     asking = [s for s in re.split(r"(?<=[.!?])\s+", question.strip()) if s.endswith("?")]
     out: list[str] = []
-    for w in re.findall(r"[^\W_]+", " ".join(asking) or question):
-        lw = w.lower()  # "2nd" and "GC64" are not words of letters: left out below
-        if lw.isalpha() and len(lw) > 1 and lw not in _NOT_CHECKED and lw not in out:
-            out.append(lw)
+    seen: set[str] = set()
+    for w in re.findall(r"[^\W_]+(?:['’][^\W_]+)*", " ".join(asking) or question):
+        w = re.sub(r"['’]s$", "", w, flags=re.IGNORECASE)  # "Knightley's": Knightley
+        lw = w.lower()  # "2nd" and "GC64" are not words of letters, "isn't" not a word of the files
+        if not lw.isalpha() or len(lw) < 2 or lw in _NOT_CHECKED or lw in seen or _misspelt_asking(lw):
+            continue
+        seen.add(lw)
+        out.append(w)
     return out
+
+
+def _misspelt_asking(word: str) -> bool:
+    return len(word) <= MISSPELT_MAX_LETTERS and not one_edit(word).isdisjoint(QUESTION_WORDS)
 
 
 @dataclass
@@ -329,13 +344,16 @@ class DeclinePolicy:
     def reason(self, support: Support) -> str | None:
         """Why the passages do not support an answer, in a sentence for the user; None when they do."""
         if self.check_absent and support.absent:
-            *others, last = (f"“{w}”" for w in support.absent)
+            *others, last = (f"“{w}”" for w in support.absent[:ABSENT_SHOWN])
             return f"Nothing in them mentions {', '.join(others) + ' or ' if others else ''}{last}."
         if self.check_kind and support.kind_found is False:
             return f"The closest passages give no {_KIND_NAMES.get(support.kind or '', 'value of its kind')}."
         if self.margin(support) < 0.0:
             return "The closest passages are about something else."
         return None
+
+
+ABSENT_SHOWN = 3  # words named in the reason; one is enough to decline
 
 
 _KIND_NAMES = {

@@ -127,6 +127,8 @@ def fts_query(text: str) -> str | None:
 
 
 MISSPELT_MIN_LETTERS = 5
+MISSPELT_MAX_LETTERS = 20  # a longer "word" (a gene sequence, a hash) is no misspelling: ~54 lookups a letter
+UNKNOWN_MAX_CHECKED = 32
 # Below this many passages (some 400 pages) a word's absence says little: common words are missing by chance.
 UNKNOWN_MIN_CHUNKS = 1000
 # Thai, Lao, Myanmar, Khmer, CJK (kana and Hangul too), halfwidth kana: scripts without spaces between words
@@ -135,11 +137,11 @@ _UNSPACED = re.compile(
 )
 
 
-def _one_edit(word: str) -> set[str]:
+def one_edit(word: str, start: int = 0) -> set[str]:
     """Every string one deletion, swap of neighbours, replacement or insertion of a letter from `word`, its
-    first letter kept: misspellings seldom change it, while "gevent" is "event" with one more letter first."""
+    first `start` letters kept."""
     letters = "abcdefghijklmnopqrstuvwxyz"
-    splits = [(word[:i], word[i:]) for i in range(1, len(word) + 1)]
+    splits = [(word[:i], word[i:]) for i in range(start, len(word) + 1)]
     out = {a + b[1:] for a, b in splits if b}
     out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
     out |= {a + c + b[1:] for a, b in splits if b for c in letters}
@@ -313,19 +315,23 @@ class Searcher:
                 hits = self._hydrate(ranked, kw_rank, vec_rank, query)
         return SearchResult(query=query, mode=mode, hits=hits, timings=timings)
 
-    def unknown_words(self, words: Iterable[str]) -> list[str]:
+    def unknown_words(self, words: Iterable[str], limit: int = 3) -> list[str]:
         """The `words` that no passage of the library holds (text, title or path, as FTS5 matches them:
         stemmed, folded). A word of MISSPELT_MIN_LETTERS or more one edit away from a word the library holds
         is taken for a misspelling of it, not for a word the library lacks. Words of scripts written without
         spaces (Chinese, Japanese, Thai, ...) are never reported: FTS5 indexes a run of them as one token. A
-        library of fewer than UNKNOWN_MIN_CHUNKS passages reports none: three notes may lack "about"."""
+        library of fewer than UNKNOWN_MIN_CHUNKS passages reports none: three notes may lack "about". At most
+        `limit` words are reported and UNKNOWN_MAX_CHECKED looked up, so a pasted page costs little."""
+        out: list[str] = []
         with db.translate_errors(self.db_path):
             if fts_row_count(self.conn) < UNKNOWN_MIN_CHUNKS:
-                return []
-            return [
-                w for w in words
-                if not _UNSPACED.search(w) and not self._holds(w) and not self._holds_a_neighbour(w)
-            ]
+                return out
+            for w in list(words)[:UNKNOWN_MAX_CHECKED]:
+                if not _UNSPACED.search(w) and not self._holds(w) and not self._holds_a_neighbour(w):
+                    out.append(w)
+                    if len(out) >= limit:
+                        break
+        return out
 
     def _holds(self, word: str) -> bool:
         sql = "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1"
@@ -333,7 +339,10 @@ class Searcher:
 
     def _holds_a_neighbour(self, word: str) -> bool:
         # Shorter words are one edit from many real words ("TPU" from "GPU"): no edit says they are misspelt.
-        return len(word) >= MISSPELT_MIN_LETTERS and any(self._holds(w) for w in _one_edit(word.lower()))
+        if not MISSPELT_MIN_LETTERS <= len(word) <= MISSPELT_MAX_LETTERS:
+            return False
+        # The first letter kept: misspellings seldom change it, while "gevent" is "event" with a letter more.
+        return any(self._holds(w) for w in one_edit(word.lower(), start=1))
 
     def _keyword_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:

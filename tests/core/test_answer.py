@@ -11,6 +11,7 @@ import pytest
 from almanac.core.answer import (
     DECLINED_TEXT,
     NO_CONTEXT_TEXT,
+    NONE_CLOSE_REASON,
     Answer,
     AnswerConfig,
     Answerer,
@@ -76,8 +77,9 @@ class FakeSearcher:
         self.unknown = unknown  # words the library lacks
         self.calls: list[dict] = []
 
-    def unknown_words(self, words: Iterable[str]) -> list[str]:
-        return [w for w in words if w in self.unknown]
+    def unknown_words(self, words: Iterable[str], limit: int = 3) -> list[str]:
+        self.calls.append({"unknown_words": list(words)})
+        return [w for w in self.calls[-1]["unknown_words"] if w.lower() in self.unknown][:limit]
 
     def search(
         self, query: str, *, k: int = 10, mode: Mode = "hybrid", folders: list[str] | None = None
@@ -292,7 +294,8 @@ def test_irrelevant_hits_are_declined_with_the_closest_listed(tmp_path: Path) ->
     answer = Answerer(FakeSearcher(hits), llm).ask(
         "What is the capital of Freedonia?", on_event=events.append
     )
-    assert answer.stopped == "declined" and answer.text == DECLINED_TEXT
+    assert answer.stopped == "declined" and answer.text == declined_text(NONE_CLOSE_REASON)
+    assert answer.text.startswith(DECLINED_TEXT.split(". ")[0])
     assert [s.hit for s in answer.sources] == hits and [s.n for s in answer.sources] == [1, 2, 3]
     assert events == [SourcesFound(answer.sources)]
     assert not llm.loaded
@@ -325,7 +328,12 @@ def test_a_question_naming_what_no_file_mentions_is_declined(tmp_path: Path) -> 
     hits = [make_hit(0, "The client speaks HTTP/1.1 and HTTP/2 over TLS.", vector_distance=0.2)]
     searcher = FakeSearcher(hits, unknown=frozenset({"quic"}))
     answer = Answerer(searcher, never_loads(tmp_path), HashEmbedder()).ask("Can the client talk HTTP/3 over QUIC?")
-    assert answer.stopped == "declined" and answer.text == declined_text("Nothing in them mentions “quic”.")
+    assert answer.stopped == "declined" and answer.text == declined_text("Nothing in them mentions “QUIC”.")
+    # Not asked at all when the decision is off.
+    searcher.calls.clear()
+    off = Answerer(searcher, never_loads(tmp_path), HashEmbedder(), AnswerConfig(decline=False))
+    assert off.ask("Can the client talk HTTP/3 over QUIC?", cancel=lambda: True).stopped == "cancelled"
+    assert not any("unknown_words" in call for call in searcher.calls)
     # The same passages answer a question whose words the library holds.
     answer = Answerer(FakeSearcher(hits), never_loads(tmp_path), HashEmbedder(), AnswerConfig(decline=True)).ask(
         "Which protocols does the client speak over TLS?", cancel=lambda: True

@@ -116,6 +116,9 @@ def test_words_the_library_lacks(indexed, monkeypatch):
     # One edit from a word held: a misspelling of it, not a word the library lacks; short words are not judged so.
     assert searcher.unknown_words(["vinegr", "lubricaton", "tae"]) == ["tae"]
     assert searcher.unknown_words(["xkettle", "tkettle"]) == ["xkettle", "tkettle"]  # the first letter is kept
+    # A pasted page: at most `limit` reported, and a long "word" is looked up once, not as misspelt.
+    assert searcher.unknown_words(["espresso", "mocha", "latte", "ristretto"], limit=2) == ["espresso", "mocha"]
+    assert searcher.unknown_words(["vinegarvinegarvinegarx"]) == ["vinegarvinegarvinegarx"]
 
 
 def test_folder_filter(indexed):
