@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from .hits import Hit
 from .quick_answer import MIN_QUICK_SCORE, QUESTION_WORDS, ScoredSentence
-from .search import MISSPELT_MAX_LETTERS, one_edit
 from .sentences import belonging_line_end, line_end
+from .vocabulary import MISSPELT_MAX_LETTERS, one_edit
 
 # -- what kind of value the question asks for --------------------------------------------------------------
 # "How many ...?" is answered by a number and "When was ...?" by a date. Near-topic questions the files

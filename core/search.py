@@ -68,7 +68,7 @@ STOP_WORDS = frozenset(
 )
 
 
-def _quote(text: str) -> str:
+def fts_quote(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
@@ -100,7 +100,7 @@ class KeywordQuery:
         )
 
     def words_match(self) -> str | None:
-        return " OR ".join(_quote(w) for w in self.words) or None
+        return " OR ".join(fts_quote(w) for w in self.words) or None
 
     def looks_up(self, identifier: str) -> bool:
         """The query is about this identifier (its tokens are more than a third of the content words), not
@@ -115,7 +115,7 @@ def phrases_match(phrases: list[str]) -> str | None:
     rank a passage first)."""
     if not phrases:
         return None
-    return "{text title} : (" + " OR ".join(_quote(p) for p in phrases) + ")"
+    return "{text title} : (" + " OR ".join(fts_quote(p) for p in phrases) + ")"
 
 
 def fts_query(text: str) -> str | None:
@@ -124,30 +124,6 @@ def fts_query(text: str) -> str | None:
     Stop words are dropped unless the query has nothing else ("to be or not to be").
     """
     return KeywordQuery.parse(text).words_match()
-
-
-MISSPELT_MIN_LETTERS = 5
-MISSPELT_MAX_LETTERS = 20  # a longer "word" (a gene sequence, a hash) is no misspelling: ~54 lookups a letter
-UNKNOWN_MAX_CHECKED = 32
-# Below this many passages (some 400 pages) a word's absence says little: common words are missing by chance.
-UNKNOWN_MIN_CHUNKS = 1000
-# Thai, Lao, Myanmar, Khmer, CJK (kana and Hangul too), halfwidth kana: scripts without spaces between words
-_UNSPACED = re.compile(
-    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\ua4cf\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]"
-)
-
-
-def one_edit(word: str, start: int = 0) -> set[str]:
-    """Every string one deletion, swap of neighbours, replacement or insertion of a letter from `word`, its
-    first `start` letters kept."""
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    splits = [(word[:i], word[i:]) for i in range(start, len(word) + 1)]
-    out = {a + b[1:] for a, b in splits if b}
-    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-    out |= {a + c + b[1:] for a, b in splits if b for c in letters}
-    out |= {a + c + b for a, b in splits for c in letters}
-    out.discard(word)
-    return out
 
 
 def fts_row_count(conn: apsw.Connection) -> int:
@@ -316,33 +292,11 @@ class Searcher:
         return SearchResult(query=query, mode=mode, hits=hits, timings=timings)
 
     def unknown_words(self, words: Iterable[str], limit: int = 3) -> list[str]:
-        """The `words` that no passage of the library holds (text, title or path, as FTS5 matches them:
-        stemmed, folded). A word of MISSPELT_MIN_LETTERS or more one edit away from a word the library holds
-        is taken for a misspelling of it, not for a word the library lacks. Words of scripts written without
-        spaces (Chinese, Japanese, Thai, ...) are never reported: FTS5 indexes a run of them as one token. A
-        library of fewer than UNKNOWN_MIN_CHUNKS passages reports none: three notes may lack "about". At most
-        `limit` words are reported and UNKNOWN_MAX_CHECKED looked up, so a pasted page costs little."""
-        out: list[str] = []
+        """The `words` no passage of the library holds, at most `limit` (core.vocabulary.unknown_words)."""
+        from . import vocabulary  # which builds on this module's FTS5 helpers
+
         with db.translate_errors(self.db_path):
-            if fts_row_count(self.conn) < UNKNOWN_MIN_CHUNKS:
-                return out
-            for w in list(words)[:UNKNOWN_MAX_CHECKED]:
-                if not _UNSPACED.search(w) and not self._holds(w) and not self._holds_a_neighbour(w):
-                    out.append(w)
-                    if len(out) >= limit:
-                        break
-        return out
-
-    def _holds(self, word: str) -> bool:
-        sql = "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1"
-        return self.conn.execute(sql, (_quote(word),)).fetchone() is not None
-
-    def _holds_a_neighbour(self, word: str) -> bool:
-        # Shorter words are one edit from many real words ("TPU" from "GPU"): no edit says they are misspelt.
-        if not MISSPELT_MIN_LETTERS <= len(word) <= MISSPELT_MAX_LETTERS:
-            return False
-        # The first letter kept: misspellings seldom change it, while "gevent" is "event" with a letter more.
-        return any(self._holds(w) for w in one_edit(word.lower(), start=1))
+            return vocabulary.unknown_words(self.conn, words, limit)
 
     def _keyword_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:

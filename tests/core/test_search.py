@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from almanac.core import search
+from almanac.core import search, vocabulary
 from almanac.core.embedding import HashEmbedder
 from almanac.core.errors import QueryError
 from almanac.core.library import Library
@@ -109,7 +109,7 @@ def test_hit_explains_its_rank(indexed, words_by):
 def test_words_the_library_lacks(indexed, monkeypatch):
     _, searcher = indexed
     assert searcher.unknown_words(["espresso"]) == []  # four files: too few for absence to mean much
-    monkeypatch.setattr(search, "UNKNOWN_MIN_CHUNKS", 0)
+    monkeypatch.setattr(vocabulary, "UNKNOWN_MIN_CHUNKS", 0)
     # Held in a passage's text (stemmed: "descaling" as "descale"), title ("kettle") or path ("bikes").
     assert searcher.unknown_words(["descaling", "Kettle", "bikes", "東京"]) == []
     assert searcher.unknown_words(["espresso", "vinegar", "qu"]) == ["espresso", "qu"]
