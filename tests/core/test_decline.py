@@ -14,8 +14,10 @@ from almanac.core.decline import (
     counted_words,
     holds_kind,
     kind_first,
+    named_words,
     policy_for,
     sentence_window,
+    versioned_thing,
 )
 from almanac.core.hits import Hit
 from almanac.core.quick_answer import rank_sentences
@@ -62,7 +64,9 @@ def test_margin_is_the_weighted_sum():
     ("question", "kind"),
     [
         ("How many datasets make up the BEIR benchmark?", "number"),
-        ("How old is Emma when the novel opens?", "number"),  # "when" inside is not "when ...?"
+        ("How old is Emma when the novel opens?", "measure"),  # "when" inside is not "when ...?"
+        ("How long does the retry wait?", "measure"),
+        ("How much memory does the server have?", "number"),
         ("Which TCP port do nodes listen on?", "number"),
         ("What is the default maximum number of connections in a pool?", "number"),
         ("What learning rate was the model trained with?", "number"),
@@ -117,6 +121,38 @@ def test_a_value_of_the_kind_asked_for():
     assert not holds_kind("date", "Bash-4.0 contained the following new features:", "When was bash 6.0 released?")
     assert holds_kind("money", "Suppose the cover price of a book is $24.95.", "What is the cover price?")
     assert not holds_kind("money", "Version 2.2.20, 2nd Edition", "What is the cover price?")
+
+
+def test_a_measure_has_its_unit():
+    q = "How long did training take?"
+    for text in ("It took 8.8 hours.", "Peak memory was 512GB.", "It ran for twenty-one days.", "About a mile."):
+        assert holds_kind("measure", text, q)
+    # A number on the subject that is no measure of anything.
+    for text in ("Set retries=1 on the transport.", "bash-1.14 was a smaller shell.", "See Table 3."):
+        assert not holds_kind("measure", text, q)
+    assert holds_kind("measure", "It is checked twice a day.", "How often is it checked?")
+    # An age is said bare too, but "one of the few" is no age.
+    age = "How old is Harriet?"
+    for text in ("Harriet was a girl of seventeen.", "She was twenty-one, and rich.", "He is 40."):
+        assert holds_kind("measure", text, age)
+    assert not holds_kind("measure", "He was one of the few people who saw it.", age)
+
+
+def test_a_version_stands_next_to_what_it_versions():
+    assert versioned_thing("Which readline version is bundled with bash 5.3?") == "readline"
+    assert versioned_thing("Which version of trio does it need?") == "trio"
+    assert versioned_thing("What's the oldest GCC version that can build it?") == "GCC"
+    assert versioned_thing("Which version does the manual cover?") is None
+    q = "Which readline version is bundled with bash 5.3?"
+    assert holds_kind("version", "Bash 5.3 ships with readline-8.3 in its sources.", q)
+    assert not holds_kind("version", "This version of bash, bash-5.3, replaces bash-3.2.", q)
+    assert holds_kind("version", "HTTPX requires Python 3.9+", "Which Python version does HTTPX require?")
+
+
+def test_names_are_the_capitalised_words_that_do_not_open_a_sentence():
+    assert named_words("Which bash version ships with Ubuntu 22.04?") == ["Ubuntu"]
+    assert named_words("Is the ISBN of Emma on the macOS page? Tell me.") == ["ISBN", "Emma", "macOS"]
+    assert named_words("Does HTTPX retry? It never says.") == ["HTTPX"]
 
 
 def test_a_named_type_has_its_form():
@@ -177,6 +213,8 @@ def test_the_reason_names_what_is_missing():
     assert policy.reason(no_date) == "The closest passages give no date for it."
     assert policy.reason(Support(0.8, 0.1, 0.3, 0.2)) == "The closest passages are about something else."
     assert absent.to_json()["absent"] == ["quic", "tpus"]
+    unnamed = Support(0.2, 0.8, 0.8, 1.2, unnamed=("Ubuntu",))
+    assert policy.reason(unnamed) == "None of the files the closest passages come from mentions “Ubuntu”."
 
 
 def test_the_quick_answer_prefers_a_value_of_the_kind_asked():
