@@ -16,7 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .decline import DeclinePolicy, Support, assess, checked_words, kind_first, named_words, policy_for
+from .decline import DeclinePolicy, Support, assess, checked_words, kind_first, policy_for
 from .embedding import Embedder
 from .errors import QueryError
 from .evidence import EvidenceBlock, pack_evidence, render_evidence
@@ -69,8 +69,6 @@ class SearcherLike(Protocol):
     ) -> SearchResult: ...
 
     def unknown_words(self, words: Iterable[str]) -> list[str]: ...
-
-    def words_outside(self, words: Iterable[str], document_ids: Iterable[int]) -> list[str]: ...
 
 
 class ChatModel(ChatStream, Protocol):
@@ -487,9 +485,7 @@ class Answerer:
         policy = cfg.decline_policy or policy_for(getattr(self.embedder, "name", None))
         asks = cfg.decline and policy.check_absent
         absent = self.searcher.unknown_words(checked_words(question)) if asks else []
-        names = [w for w in named_words(question) if w not in absent] if asks and hits else []
-        unnamed = self.searcher.words_outside(names, {h.document_id for h in hits}) if names else []
-        support = assess(hits, ranked, question, absent, unnamed)
+        support = assess(hits, ranked, question, absent)
         best_first = kind_first(ranked, hits, question, cfg.quick_min_score)
         quick = pick_quick_answer(best_first, numbered, min_score=cfg.quick_min_score)
         return Decision(ranked, support, quick, policy.reason(support) if cfg.decline else None)

@@ -298,13 +298,6 @@ class Searcher:
         with db.translate_errors(self.db_path):
             return vocabulary.unknown_words(self.conn, words, limit)
 
-    def words_outside(self, words: Iterable[str], document_ids: Iterable[int], limit: int = 3) -> list[str]:
-        """The `words` no passage of those documents holds, at most `limit` (vocabulary.words_outside)."""
-        from . import vocabulary
-
-        with db.translate_errors(self.db_path):
-            return vocabulary.words_outside(self.conn, words, document_ids, limit)
-
     def _keyword_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._kw_conn = db.open_reader(self.db_path)

@@ -1,6 +1,5 @@
-"""Which words the library holds: a question naming a word no passage holds cannot be answered from the files
-(core.decline), unless the word is a misspelling of one it does hold; nor can one naming a thing that none of
-the files its passages come from mentions."""
+"""Which words the library holds at all: a question naming a word no passage holds cannot be answered from
+the files (core.decline), unless the word is a misspelling of one it does hold."""
 
 from __future__ import annotations
 
@@ -59,38 +58,6 @@ def unknown_words(conn: apsw.Connection, words: Iterable[str], limit: int = 3) -
 
     for w in list(words)[:UNKNOWN_MAX_CHECKED]:
         if not _UNSPACED.search(w) and not holds(w) and not holds_a_neighbour(w):
-            out.append(w)
-            if len(out) >= limit:
-                break
-    return out
-
-
-def words_outside(
-    conn: apsw.Connection, words: Iterable[str], document_ids: Iterable[int], limit: int = 3
-) -> list[str]:
-    """The `words` that no passage of the documents `document_ids` holds (text, title or path, as FTS5
-    matches them), at most `limit`; none below UNKNOWN_MIN_CHUNKS passages, as for unknown_words."""
-    docs = sorted(set(document_ids))
-    if not docs or fts_row_count(conn) < UNKNOWN_MIN_CHUNKS:
-        return []
-    # A document's passages are mostly one run of rowids: FTS5 seeks each run instead of reading a common
-    # word's whole posting list (a library of 1M passages), and the rowids it finds are checked for
-    # belonging, since re-indexing can interleave runs.
-    of_doc = "SELECT id FROM chunks WHERE document_id = ?"
-    members = [{r[0] for r in conn.execute(of_doc, (d,))} for d in docs]
-    runs = [(min(ids), max(ids), ids) for ids in members if ids]
-    match = "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid BETWEEN ? AND ?"
-
-    def held(word: str) -> bool:
-        for lo, hi, ids in runs:
-            for (rowid,) in conn.execute(match, (fts_quote(word), lo, hi)):
-                if rowid in ids:
-                    return True
-        return False
-
-    out: list[str] = []
-    for w in list(words)[:UNKNOWN_MAX_CHECKED]:
-        if not _UNSPACED.search(w) and not held(w):
             out.append(w)
             if len(out) >= limit:
                 break

@@ -72,21 +72,14 @@ def make_hit(
 class FakeSearcher:
     """Returns hand-made hits with retrieval timings, and records how it was called."""
 
-    def __init__(
-        self, hits: list[Hit], unknown: frozenset[str] = frozenset(), outside: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, hits: list[Hit], unknown: frozenset[str] = frozenset()) -> None:
         self.hits = hits
         self.unknown = unknown  # words the library lacks
-        self.outside = outside  # words the hits' files lack
         self.calls: list[dict] = []
 
     def unknown_words(self, words: Iterable[str], limit: int = 3) -> list[str]:
         self.calls.append({"unknown_words": list(words)})
         return [w for w in self.calls[-1]["unknown_words"] if w.lower() in self.unknown][:limit]
-
-    def words_outside(self, words: Iterable[str], document_ids: Iterable[int], limit: int = 3) -> list[str]:
-        self.calls.append({"words_outside": list(words), "documents": set(document_ids)})
-        return [w for w in self.calls[-1]["words_outside"] if w.lower() in self.outside][:limit]
 
     def search(
         self, query: str, *, k: int = 10, mode: Mode = "hybrid", folders: list[str] | None = None
@@ -429,16 +422,6 @@ def test_supported_replies_add_only_what_the_evidence_holds() -> None:
     assert supported("About 20000 people [1].", blocks, how_many, min_share=0.5)
     assert supported("Twelve thousand people live in Blorbville.", [], how_many, min_share=0.0)
     assert not supported("Blorbville is a port city [1].", blocks, how_many, min_share=0.5)  # no number
-
-
-def test_a_name_none_of_the_passages_files_mentions_is_declined(tmp_path: Path) -> None:
-    hits = [make_hit(0, "Bash 5.3 is the current release of the shell.", vector_distance=0.2)]
-    searcher = FakeSearcher(hits, outside=frozenset({"ubuntu"}))
-    answer = Answerer(searcher, never_loads(tmp_path), HashEmbedder()).ask("Which bash version ships with Ubuntu?")
-    reason = "None of the files the closest passages come from mentions “Ubuntu”."
-    assert answer.stopped == "declined" and answer.text == declined_text(reason)
-    # Only names are looked up ("Which" opens the sentence), in the files of the passages found.
-    assert {"words_outside": ["Ubuntu"], "documents": {0}} in searcher.calls
 
 
 def test_a_never_declining_config_always_asks_the_model() -> None:

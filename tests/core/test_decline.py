@@ -14,10 +14,8 @@ from almanac.core.decline import (
     counted_words,
     holds_kind,
     kind_first,
-    named_words,
     policy_for,
     sentence_window,
-    versioned_thing,
 )
 from almanac.core.hits import Hit
 from almanac.core.quick_answer import rank_sentences
@@ -138,23 +136,6 @@ def test_a_measure_has_its_unit():
     assert not holds_kind("measure", "He was one of the few people who saw it.", age)
 
 
-def test_a_version_stands_next_to_what_it_versions():
-    assert versioned_thing("Which readline version is bundled with bash 5.3?") == "readline"
-    assert versioned_thing("Which version of trio does it need?") == "trio"
-    assert versioned_thing("What's the oldest GCC version that can build it?") == "GCC"
-    assert versioned_thing("Which version does the manual cover?") is None
-    q = "Which readline version is bundled with bash 5.3?"
-    assert holds_kind("version", "Bash 5.3 ships with readline-8.3 in its sources.", q)
-    assert not holds_kind("version", "This version of bash, bash-5.3, replaces bash-3.2.", q)
-    assert holds_kind("version", "HTTPX requires Python 3.9+", "Which Python version does HTTPX require?")
-
-
-def test_names_are_the_capitalised_words_that_do_not_open_a_sentence():
-    assert named_words("Which bash version ships with Ubuntu 22.04?") == ["Ubuntu"]
-    assert named_words("Is the ISBN of Emma on the macOS page? Tell me.") == ["ISBN", "Emma", "macOS"]
-    assert named_words("Does HTTPX retry? It never says.") == ["HTTPX"]
-
-
 def test_a_named_type_has_its_form():
     assert holds_kind("version", "Python 3.7 support was dropped in 0.25.0.", "Which release dropped Python 3.7?")
     assert not holds_kind("version", "It speaks HTTP/1.1 and dropped Python 3.7.", "Which release dropped Python 3.7?")
@@ -213,8 +194,6 @@ def test_the_reason_names_what_is_missing():
     assert policy.reason(no_date) == "The closest passages give no date for it."
     assert policy.reason(Support(0.8, 0.1, 0.3, 0.2)) == "The closest passages are about something else."
     assert absent.to_json()["absent"] == ["quic", "tpus"]
-    unnamed = Support(0.2, 0.8, 0.8, 1.2, unnamed=("Ubuntu",))
-    assert policy.reason(unnamed) == "None of the files the closest passages come from mentions “Ubuntu”."
 
 
 def test_the_quick_answer_prefers_a_value_of_the_kind_asked():

@@ -121,18 +121,6 @@ def test_words_the_library_lacks(indexed, monkeypatch):
     assert searcher.unknown_words(["vinegarvinegarvinegarx"]) == ["vinegarvinegarvinegarx"]
 
 
-def test_words_the_files_found_lack(indexed, monkeypatch):
-    _, searcher = indexed
-    kettle, tea = (searcher.search(q, k=1).hits[0].document_id for q in ("descale kettle", "green tea"))
-    assert searcher.words_outside(["vinegar"], [kettle]) == []  # four files: too few to judge
-    monkeypatch.setattr(vocabulary, "UNKNOWN_MIN_CHUNKS", 0)
-    # Held by the file's text ("Descale", stemmed), title ("Kettle") or path: only those files count.
-    assert searcher.words_outside(["descaling", "Kettle", "vinegar", "tea", "espresso"], [kettle]) == ["tea", "espresso"]
-    assert searcher.words_outside(["vinegar", "tea"], [kettle, tea]) == []
-    assert searcher.words_outside(["vinegar", "boiling", "lubrication"], [tea], limit=2) == ["vinegar", "lubrication"]
-    assert searcher.words_outside(["vinegar"], []) == []
-
-
 def test_folder_filter(indexed):
     root, searcher = indexed
     hits = searcher.search("tea kettle bicycle", k=10, folders=[str(root / "b")]).hits
