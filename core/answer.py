@@ -282,9 +282,17 @@ _NUMBER_WORDS = frozenset(  # stemmed, as content_terms gives them
 )
 
 
+# A reply that opens with a citation or with punctuation is a piece cut out of the evidence, not an answer:
+# "[2] (request-instances) [1]\n`s are not available in `httpx` ..." (SmolLM2-135M, QA item a194).
+_FRAGMENT = re.compile(r"\s*(?:\[\d+\]|[(),;:.!?\]])")
+
+
 def supported(text: str, blocks: list[EvidenceBlock], question: str, *, min_share: float) -> bool:
     """Whether what the reply adds to the question comes from the evidence: at least `min_share` of its
-    content words that are not the question's own, and every number in it."""
+    content words that are not the question's own, and every number in it; and whether it reads as an
+    answer rather than a fragment (_FRAGMENT)."""
+    if _FRAGMENT.match(text):
+        return False
     evidence = " ".join(b.body() for b in blocks)
     reply = _BRACKET.sub(" ", text)
     asked = set(content_terms(question))
