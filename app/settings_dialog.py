@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
 
 # Changing these changes what is in the index, so the window offers to re-index.
 REINDEX_FIELDS = ("embedding_model", "chunk_tokens", "chunk_overlap")
-# Changing these changes which files are indexed; a sync applies them (OCR: to images and to scans read
-# from then on; a scan already indexed is read again when it changes, or at a re-index).
+# Changing these changes which files are indexed; a sync applies them (OCR on, or a higher page limit: the
+# PDFs whose scanned pages were left out are read again, core.indexer.Indexer.rereads).
 SYNC_FIELDS = ("ignore_patterns", "max_file_mb", "ocr", "ocr_max_pages")
 # Changing these needs the language model reloaded.
 LLM_FIELDS = ("llm_path", "context_size", "threads", "gpu_layers")

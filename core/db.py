@@ -159,11 +159,22 @@ def _m004_keyword_index_compact(conn: apsw.Connection) -> None:
     keyword_index.install(conn)
 
 
+def _m005_unread_scans(conn: apsw.Connection) -> None:
+    # Scanned pages a document was read without (OCR off, or past its page limit), and the OCR page limit
+    # it was read under (0: off): turning OCR on reads those documents again (store.DocState). Documents
+    # indexed before this are taken as having none; a re-index reads them all.
+    have = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}  # a rewound test library has them
+    for column in ("unread_scans", "ocr_limit"):
+        if column not in have:
+            conn.execute(f"ALTER TABLE documents ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[Callable[[apsw.Connection], None]] = [
     _m001_initial,
     _m002_term_counts,
     _m003_keyword_index,
     _m004_keyword_index_compact,
+    _m005_unread_scans,
 ]
 
 

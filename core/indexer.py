@@ -119,6 +119,16 @@ class Indexer:
     def max_tokens(self) -> int:
         return min(self.settings.chunk_tokens, self.embedder.max_tokens)
 
+    @property
+    def ocr_limit(self) -> int:
+        """The OCR page limit files are read under now; 0 when OCR is off."""
+        return self.settings.ocr_max_pages if self.settings.ocr else 0
+
+    def rereads(self, state: store.DocState | None) -> bool:
+        """Whether a file read without some of its scanned pages is read again although it did not change:
+        OCR is on now with a higher page limit than it was read under (0 when OCR was off)."""
+        return bool(state and state.unread_scans and self.ocr_limit > state.ocr_limit)
+
     def rules_for(self, folder: store.Folder) -> IgnoreRules:
         if folder.id not in self._rules:
             self._rules[folder.id] = IgnoreRules(Path(folder.path), self.settings.ignore_patterns)
@@ -183,7 +193,7 @@ class Indexer:
                 except OSError:
                     continue
                 unchanged = state and state.size == st.st_size and state.mtime_ns == st.st_mtime_ns
-                if unchanged and not self._rechunk:
+                if unchanged and not self._rechunk and not self.rereads(state):
                     report.unchanged += 1
                 else:
                     changed.append(path)
@@ -258,7 +268,13 @@ class Indexer:
         except OSError as err:
             self._fail(folder, path, f"Cannot read the file: {err.strerror or err}", report, st)
             return None
-        if state and state.content_hash == digest and state.status == "indexed" and not self._rechunk:
+        if (
+            state
+            and state.content_hash == digest
+            and state.status == "indexed"
+            and not self._rechunk
+            and not self.rereads(state)
+        ):
             store.touch_document(self.conn, state.id, st.st_size, st.st_mtime_ns)
             report.unchanged += 1
             return None
@@ -294,6 +310,8 @@ class Indexer:
             kind=extracted.kind,
             title=extracted.title,
             chunks=chunks,
+            unread_scans=extracted.unread_scans,
+            ocr_limit=self.ocr_limit,
         )
         report.indexed += 1
         report.chunks_added += len(chunks)
@@ -335,6 +353,9 @@ class Indexer:
             mtime_ns=st.st_mtime_ns if st else -1,
             digest=digest,
             reason=reason,
+            # A PDF that failed while OCR was off may be a scan: OCR gets its turn when it is turned on.
+            unread_scans=int(not self.settings.ocr and kind_of(path) == "pdf"),
+            ocr_limit=self.ocr_limit,
         )
         report.failed += 1
         report.failures.append((store.display_path(str(path)), reason))

@@ -94,6 +94,11 @@ class DocState:
     mtime_ns: int
     content_hash: str
     status: str
+    # Scanned pages whose text the index lacks (OCR off, past its page limit, or its engine missing), and
+    # the OCR page limit they were read under (0: OCR off): turning OCR on, or raising the limit, reads them
+    # again (indexer.Indexer.sync).
+    unread_scans: int = 0
+    ocr_limit: int = 0
 
 
 @dataclass(frozen=True)
@@ -144,13 +149,16 @@ def remove_folder(conn: apsw.Connection, folder_id: int) -> None:
 # --- documents ----------------------------------------------------------------------------------------------
 
 
+_DOC_STATE = "id, path, size, mtime_ns, content_hash, status, unread_scans, ocr_limit"
+
+
 def _doc_state(row: tuple) -> DocState:
     return DocState(row[0], path_from_db(row[1]), *row[2:])
 
 
 def documents_in(conn: apsw.Connection, folder_id: int) -> dict[str, DocState]:
     rows = conn.execute(
-        "SELECT id, path, size, mtime_ns, content_hash, status FROM documents WHERE folder_id = ?",
+        f"SELECT {_DOC_STATE} FROM documents WHERE folder_id = ?",
         (folder_id,),
     )
     states = (_doc_state(r) for r in rows)
@@ -159,7 +167,7 @@ def documents_in(conn: apsw.Connection, folder_id: int) -> dict[str, DocState]:
 
 def document(conn: apsw.Connection, path: str) -> DocState | None:
     row = conn.execute(
-        "SELECT id, path, size, mtime_ns, content_hash, status FROM documents WHERE path = ?",
+        f"SELECT {_DOC_STATE} FROM documents WHERE path = ?",
         (path_to_db(path),),
     ).fetchone()
     return _doc_state(row) if row else None
@@ -176,10 +184,15 @@ def replace_document(
     kind: str,
     title: str,
     chunks: Sequence[NewChunk],
+    unread_scans: int = 0,
+    ocr_limit: int = 0,
 ) -> int:
     """Insert or replace one document and all its chunks and FTS rows, atomically."""
     with conn:
-        doc_id = _upsert_document(conn, folder_id, path, size, mtime_ns, digest, kind, title, "indexed", None)
+        scans = (unread_scans, ocr_limit)
+        doc_id = _upsert_document(
+            conn, folder_id, path, size, mtime_ns, digest, kind, title, "indexed", None, scans
+        )
         conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
         fts_rows = []
         for ord_, c in enumerate(chunks):
@@ -209,10 +222,22 @@ def _fts_text(c: NewChunk) -> str:
 
 
 def record_failure(
-    conn: apsw.Connection, *, folder_id: int, path: str, size: int, mtime_ns: int, digest: str, reason: str
+    conn: apsw.Connection,
+    *,
+    folder_id: int,
+    path: str,
+    size: int,
+    mtime_ns: int,
+    digest: str,
+    reason: str,
+    unread_scans: int = 0,
+    ocr_limit: int = 0,
 ) -> None:
     with conn:
-        doc_id = _upsert_document(conn, folder_id, path, size, mtime_ns, digest, None, "", "failed", reason)
+        scans = (unread_scans, ocr_limit)
+        doc_id = _upsert_document(
+            conn, folder_id, path, size, mtime_ns, digest, None, "", "failed", reason, scans
+        )
         conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
 
 
@@ -267,17 +292,19 @@ def _upsert_document(
     title: str,
     status: str,
     error: str | None,
+    scans: tuple[int, int],  # unread_scans, ocr_limit (DocState)
 ) -> int:
     path = path_to_db(path)
     conn.execute(
         "INSERT INTO documents(folder_id, path, size, mtime_ns, content_hash, kind, title, status, error,"
-        " indexed_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " indexed_at, unread_scans, ocr_limit)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size,"
         " mtime_ns = excluded.mtime_ns, content_hash = excluded.content_hash, kind = excluded.kind,"
         " title = excluded.title, status = excluded.status, error = excluded.error,"
-        " indexed_at = excluded.indexed_at",
-        (folder_id, path, size, mtime_ns, digest, kind, title, status, error, time.time()),
+        " indexed_at = excluded.indexed_at, unread_scans = excluded.unread_scans,"
+        " ocr_limit = excluded.ocr_limit",
+        (folder_id, path, size, mtime_ns, digest, kind, title, status, error, time.time(), *scans),
     )
     return conn.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()[0]
 
@@ -475,7 +502,7 @@ def documents_under(conn: apsw.Connection, directory: str) -> dict[str, DocState
     """Documents whose path is below `directory` (not the directory itself), by path."""
     lo, hi = _under_bounds(directory)
     rows = conn.execute(
-        "SELECT id, path, size, mtime_ns, content_hash, status FROM documents WHERE path >= ? AND path < ?",
+        f"SELECT {_DOC_STATE} FROM documents WHERE path >= ? AND path < ?",
         (lo, hi),
     )
     states = (_doc_state(r) for r in rows)

@@ -34,6 +34,7 @@ class Extracted:
     kind: str  # "pdf" | "markdown" | "text" | "html" | "docx" | "code" | "image"
     sections: list[Section] = field(default_factory=list)
     ocr: OcrStats | None = None  # set when some page needed OCR
+    unread_scans: int = 0  # scanned pages left out: OCR off, past its page limit, or its engine missing
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -61,13 +61,14 @@ def _is_scan(text: str, page: object) -> bool:
     return len("".join(text.split())) < MIN_PAGE_CHARS and _has_images(page)
 
 
-def _ocr(path: Path, scans: list[int], texts: dict[int, str], run: OcrRun) -> str:
-    """Adds the OCR'd text of the scanned pages to `texts`; returns why they were skipped, or ""."""
+def _ocr(path: Path, scans: list[int], texts: dict[int, str], run: OcrRun) -> tuple[str, int]:
+    """Adds the OCR'd text of the scanned pages to `texts`; returns why they were skipped ("" if they were
+    not) and how many were left unread."""
     try:
         found = ocr_pages(path, scans, lambda number: render_pdf_page(path, number), run)
     except OcrUnavailable as err:
         run.stats.skipped.append(str(err))
-        return str(err)
+        return str(err), len(scans)
     except (ExtractionError, MemoryError):
         raise
     except Exception as err:  # PDFium or the engine on a damaged page: this file fails, with a reason
@@ -76,7 +77,7 @@ def _ocr(path: Path, scans: list[int], texts: dict[int, str], run: OcrRun) -> st
         text = normalize_page_text(page_text(lines))
         if len("".join(text.split())) > len("".join(texts.get(number, "").split())):
             texts[number] = text
-    return ""
+    return "", len(scans) - len(found)  # past the page limit
 
 
 def extract_pdf(path: Path, ocr: OcrRun | None = None) -> Extracted:
@@ -100,14 +101,17 @@ def extract_pdf(path: Path, ocr: OcrRun | None = None) -> Extracted:
             text = normalize_page_text(page.extract_text() or "")
             if text:
                 texts[number] = text
-            if ocr is not None and ocr.options.enabled and _is_scan(text, page):
+            if _is_scan(text, page):
                 scans.append(number)
         title = _metadata_title(reader)
     except ExtractionError:
         raise
     except Exception as err:  # pypdf raises many types for damaged files
         raise ExtractionError(f"PDF is damaged or unreadable ({type(err).__name__})") from err
-    skipped = _ocr(path, scans, texts, ocr) if scans and ocr is not None else ""
+    if scans and ocr is not None and ocr.options.enabled:
+        (skipped, unread), stats = _ocr(path, scans, texts, ocr), ocr.stats
+    else:
+        skipped, unread, stats = "", len(scans), None
     sections = [Section(text=texts[number], page=number, heading="") for number in sorted(texts)]
     if not sections:
         raise ExtractionError(skipped or "PDF has no extractable text (scanned?)")
@@ -115,5 +119,4 @@ def extract_pdf(path: Path, ocr: OcrRun | None = None) -> Extracted:
         # The first line of the first page is usually the title; skip it when it reads like a paragraph.
         first_line = sections[0].text.split("\n", 1)[0]
         title = clean_title(first_line) if len(first_line) <= 120 else ""
-    stats = ocr.stats if scans and ocr is not None else None
-    return Extracted(title=title or path.stem, kind="pdf", sections=sections, ocr=stats)
+    return Extracted(title=title or path.stem, kind="pdf", sections=sections, ocr=stats, unread_scans=unread)

@@ -38,7 +38,7 @@ def test_ocr_switch_and_page_limit_round_trip(qtbot, make_window):
 
 
 @pytest.mark.slow
-def test_turning_ocr_on_reads_the_images_at_the_next_sync(qtbot, make_window, tmp_path):
+def test_turning_ocr_on_reads_the_images_and_scans_at_the_next_sync(qtbot, make_window, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
     pdf = pdfium.PdfDocument(make_pdf([["Receipt from the Walrus Cafe", "Two pots of tea"]]))
@@ -47,15 +47,17 @@ def test_turning_ocr_on_reads_the_images_at_the_next_sync(qtbot, make_window, tm
     finally:
         pdf.close()
     image.crop((0, 0, image.width, 200)).save(folder / "receipt.png")
+    image.crop((0, 0, image.width, 200)).save(folder / "scan.pdf", resolution=150.0)  # no text layer
     (folder / "note.txt").write_text("A note about kelp.\n", encoding="utf-8")
     window = make_window(settings=Settings(ocr=False))
     add_and_index(qtbot, window, folder)
-    assert window.library_panel.folder_rows()[0][1] == "1"  # the note; with OCR off an image is no document
+    # The note; with OCR off an image is no document, and a scanned PDF has no text
+    assert window.library_panel.folder_rows()[0][1] == "1"
 
     dialog = window.open_settings()
     qtbot.mouseClick(dialog.ocr, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(window.index.indexFinished, timeout=120_000) as finished:
         accept(qtbot, dialog)
     report = finished.args[0]
-    assert report is not None and report.indexed == 1 and report.ocr_pages == 1
-    qtbot.waitUntil(lambda: window.library_panel.folder_rows()[0][1] == "2")
+    assert report is not None and report.indexed == 2 and report.ocr_pages == 2  # the PDF is read again
+    qtbot.waitUntil(lambda: window.library_panel.folder_rows()[0][1] == "3")

@@ -141,6 +141,49 @@ def test_ocr_off_leaves_images_out_and_names_the_scan(tmp_path, make_lib):
     assert [(Path(p).name, "scanned" in r) for p, r in report.failures] == [("scan.pdf", True)]  # no photo.png
 
 
+def mixed_pdf(typed: str, scanned: list[str]) -> bytes:
+    """A typed page with a text layer, then scanned pages without one."""
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(make_pdf([[typed]]))))
+    writer.append(PdfReader(io.BytesIO(image_only_pdf([scan([line]) for line in scanned]))))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.slow
+def test_turning_ocr_on_reads_the_scans_indexed_without_it(tmp_path, make_lib):
+    root = tmp_path / "scans"
+    root.mkdir()
+    (root / "mixed.pdf").write_bytes(mixed_pdf("A typed page about otters.", ["Seals on the rocks"]))
+    (root / "scan.pdf").write_bytes(image_only_pdf([scan(["Walrus census"])]))
+    (root / "two.pdf").write_bytes(mixed_pdf("Typed census notes.", ["Puffin count", "Narwhal count"]))
+    (root / "note.txt").write_text("Kelp grows fast.\n")
+    off = make_lib(ocr=False)
+    off.add_folder(root)
+    report = off.index()
+    assert report.indexed == 3 and report.failed == 1 and report.ocr_pages == 0  # scan.pdf: no text without OCR
+    assert keyword_hits(off, "seals") == [] and keyword_hits(off, "otters")
+    off.close()
+
+    # On, with room for one scanned page a file: the files read without OCR are read again, nothing else.
+    one = make_lib(ocr_max_pages=1)
+    report = one.index()
+    assert (report.indexed, report.failed, report.unchanged, report.ocr_pages) == (3, 0, 1, 3)
+    assert [Path(h.path).name for h in keyword_hits(one, "seals")] == ["mixed.pdf"]
+    assert [Path(h.path).name for h in keyword_hits(one, "walrus")] == ["scan.pdf"]
+    assert keyword_hits(one, "narwhal") == []  # past the limit
+    assert one.index().indexed == 0  # read under this limit already: not again
+    one.close()
+
+    # A higher limit reads again only the file that had pages past the old one (the rest come from the cache).
+    two = make_lib(ocr_max_pages=2)
+    report = two.index()
+    assert (report.indexed, report.unchanged) == (1, 3) and report.ocr_pages + report.ocr_cached_pages == 2
+    assert [Path(h.path).name for h in keyword_hits(two, "narwhal")] == ["two.pdf"]
+    assert two.index().indexed == 0
+
+
 def test_failed_ocr_fails_that_file_alone(tmp_path, make_lib, monkeypatch):
     root = tmp_path / "mixed"
     root.mkdir()
