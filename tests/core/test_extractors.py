@@ -174,6 +174,17 @@ def test_markdown_front_matter_title_and_stem_fallback(tmp_path: Path) -> None:
     assert result.sections == [Section(text="just text, #hashtag", page=None, heading="")]
 
 
+def test_ligatures_are_read_as_their_letters(tmp_path: Path) -> None:
+    # As LaTeX sets them in papers' PDFs: one glyph for "fi", which search would read as another word.
+    path = tmp_path / "paper.md"
+    path.write_text("# Conﬁguration\n\nThe ﬁle ﬂag is eﬃcient, and the \ufb00ect baﬄes.\n", encoding="utf-8")
+    result = extract(path)
+    assert result.title == "Configuration"
+    assert result.sections == [
+        Section(text="# Configuration\n\nThe file flag is efficient, and the ffect baffles.", page=None, heading="Configuration")
+    ]
+
+
 # --- Plain text and code ---------------------------------------------------------------------------------
 
 
