@@ -22,7 +22,7 @@ from .cancel import CancelToken
 from .chunking import chunk_text
 from .embedding import Embedder, TokenCounter
 from .errors import ExtractionError
-from .extractors import Extracted, OcrOptions, is_binary, kind_of
+from .extractors import EXTRACTION_VERSION, Extracted, OcrOptions, is_binary, kind_of
 from .extractors.model import storable
 from .extractors.ocr_cache import default_cache_dir
 from .extractors.text import BINARY_REASON
@@ -113,7 +113,9 @@ class Indexer:
 
     @property
     def chunking_key(self) -> str:
-        return f"{self.embedder.name}/{self.max_tokens}/{self.settings.chunk_overlap}"
+        """What the chunks depend on besides the files: the embedder, chunk sizes, and how text is read."""
+        chunks = f"{self.embedder.name}/{self.max_tokens}/{self.settings.chunk_overlap}"
+        return f"{chunks}/text{EXTRACTION_VERSION}"
 
     @property
     def max_tokens(self) -> int:

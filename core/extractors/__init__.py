@@ -22,8 +22,13 @@ from .text import extract_text
 from .worker import ExtractionWorker
 
 __all__ = [
-    "Extracted", "ExtractionWorker", "OcrOptions", "OcrRun", "Section", "extract", "is_binary", "kind_of",
+    "EXTRACTION_VERSION", "Extracted", "ExtractionWorker", "OcrOptions", "OcrRun", "Section", "extract",
+    "is_binary", "kind_of",
 ]
+
+# Raised when the text read from an unchanged file changes: a library made with another version reads its
+# files again at the next sync (core.indexer.Indexer.chunking_key). 2: ligatures as their letters.
+EXTRACTION_VERSION = 2
 
 # Typographic ligatures as their letters: LaTeX sets "ﬁ" and "ﬂ" as one glyph, and most papers' PDFs keep it
 # in their text ("deﬁne", "ﬁle"), which FTS5 and the embedder read as other words than "define" and "file"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from almanac.core import store
+from almanac.core.extractors import EXTRACTION_VERSION
 from almanac.core.library import Library
 from almanac.core.settings import Settings
 from counting import CountingEmbedder
@@ -191,6 +192,24 @@ def test_chunk_size_change_rechunks_every_file(tmp_path, folder, hash_embedder):
         assert report.indexed == 4  # every indexed file, though none changed
         assert lib.conn.execute("SELECT count(*) FROM chunks WHERE text LIKE 'w%'").fetchone()[0] == 8
         assert problems(lib.conn) == []
+        assert lib.index().indexed == 0  # and only once
+
+
+def test_a_library_read_by_an_older_extractor_is_read_again(tmp_path, folder, hash_embedder):
+    (folder / "paper.md").write_text("The ﬁle is deﬁned here.\n")
+    db = tmp_path / "index.db"
+    with Library(db, settings=Settings(), embedder=hash_embedder) as lib:
+        lib.add_folder(folder)
+        files = lib.index().indexed
+        key = lib.conn.execute("SELECT value FROM meta WHERE key = 'chunking'").fetchone()[0]
+        assert key.endswith(f"/text{EXTRACTION_VERSION}")
+        older = key.rsplit("/", 1)[0]  # as version 1 wrote it
+        with lib.conn:
+            lib.conn.execute("UPDATE meta SET value = ? WHERE key = 'chunking'", (older,))
+            lib.conn.execute("UPDATE chunks SET text = replace(text, 'file', 'ﬁle')")  # as it read then
+    with Library(db, settings=Settings(), embedder=hash_embedder) as lib:
+        assert lib.index().indexed == files  # every file, though none changed
+        assert lib.conn.execute("SELECT count(*) FROM chunks WHERE text LIKE '%ﬁ%'").fetchone()[0] == 0
         assert lib.index().indexed == 0  # and only once
 
 
