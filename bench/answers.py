@@ -251,15 +251,18 @@ def _fingerprint(docs: Path, settings: Any) -> str:
     """What the cached index depends on: the documents' contents and the chunk and embedding settings.
 
     Contents, not modification times: a fresh copy of the same documents keeps the index (the indexer's
-    sync notes the new times without re-reading). Code changes (chunker, extractors) do not count, so that
-    an edit elsewhere does not cost a 10-minute rebuild; pass --rebuild after changing them.
+    sync notes the new times without re-reading). Code changes count only through EXTRACTION_VERSION, so that
+    an edit elsewhere does not cost a 10-minute rebuild; pass --rebuild after changing the chunker.
     """
+    from almanac.core.extractors import EXTRACTION_VERSION
+
     h = hashlib.sha256()
     for path in sorted(docs.rglob("*")):
         if path.is_file():
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             h.update(f"{path.relative_to(docs).as_posix()}\0{digest}\n".encode())
     h.update(f"{settings.chunk_tokens}/{settings.chunk_overlap}/{settings.embedding_model}\n".encode())
+    h.update(f"text{EXTRACTION_VERSION}\n".encode())
     return h.hexdigest()[:16]
 
 
