@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from almanac.core.extractors import kind_of
+from almanac.core.extractors import LIGATURES, kind_of
 from almanac.core.extractors.ocr import ENGINE_ID, RENDER_DPI, fit_scale
 from almanac.core.extractors.ocr_cache import Box, OcrCache, OcrLine, default_cache_dir
 from almanac.core.store import path_from_db
@@ -42,7 +42,7 @@ ScanLoader = Callable[[str, int | None, str, set[str], Callable[[ScanPage | None
 
 
 def _squash(text: str) -> str:
-    return "".join(_WORD.findall(text.lower()))
+    return "".join(_WORD.findall(text.translate(LIGATURES).lower()))  # as the passage was extracted
 
 
 def scan_marks(lines: list[OcrLine], passage: str, terms: set[str]) -> tuple[list[Box], list[Box]]:

@@ -251,18 +251,15 @@ def _fingerprint(docs: Path, settings: Any) -> str:
     """What the cached index depends on: the documents' contents and the chunk and embedding settings.
 
     Contents, not modification times: a fresh copy of the same documents keeps the index (the indexer's
-    sync notes the new times without re-reading). Code changes count only through EXTRACTION_VERSION, so that
-    an edit elsewhere does not cost a 10-minute rebuild; pass --rebuild after changing the chunker.
+    sync notes the new times without re-reading). Code changes (chunker, extractors) do not count, so that
+    an edit elsewhere does not cost a 10-minute rebuild; pass --rebuild after changing them.
     """
-    from almanac.core.extractors import EXTRACTION_VERSION
-
     h = hashlib.sha256()
     for path in sorted(docs.rglob("*")):
         if path.is_file():
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             h.update(f"{path.relative_to(docs).as_posix()}\0{digest}\n".encode())
     h.update(f"{settings.chunk_tokens}/{settings.chunk_overlap}/{settings.embedding_model}\n".encode())
-    h.update(f"text{EXTRACTION_VERSION}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -291,20 +288,21 @@ def build_index(docs: Path, settings: Any, embedder: Any, *, rebuild: bool = Fal
             (unembedded,) = con.execute("SELECT count(*) FROM chunks WHERE NOT embedded").fetchone()
         finally:
             con.close()
-    if failed or unembedded or not done.exists():
-        # On a busy 2-core machine the 252-page PDF takes over the default 60 s to read: a failure here
-        # would silently drop its questions' answers, so failures are read again, patiently.
-        patient = dataclasses.replace(settings, extract_timeout_s=max(settings.extract_timeout_s, 900.0))
-        start = time.monotonic()
-        with Library(db, settings=patient, embedder=embedder) as lib:
-            if failed:
-                print(f"re-reading {len(failed)} file(s) that failed before ...", flush=True)
-                store.delete_documents(lib.conn, failed)
-            lib.add_folder(docs)
-            report = lib.index()
-            status = lib.status()
-        print(f"index: {status.documents} documents, {status.chunks} chunks, {time.monotonic() - start:.0f} s",
-              flush=True)
+    # Synced every time (seconds when nothing changed): a file the index's migrations marked to be read
+    # again (core.db) is read here. On a busy 2-core machine the 252-page PDF takes over the default 60 s to
+    # read: a failure would silently drop its questions' answers, so failures are read again, patiently.
+    patient = dataclasses.replace(settings, extract_timeout_s=max(settings.extract_timeout_s, 900.0))
+    start = time.monotonic()
+    with Library(db, settings=patient, embedder=embedder) as lib:
+        if failed:
+            print(f"re-reading {len(failed)} file(s) that failed before ...", flush=True)
+            store.delete_documents(lib.conn, failed)
+        lib.add_folder(docs)
+        report = lib.index()
+        status = lib.status()
+    if report.indexed or report.failures or unembedded or not done.exists():
+        print(f"index: {status.documents} documents, {status.chunks} chunks, {time.monotonic() - start:.0f} s"
+              f" ({report.indexed} read)", flush=True)
         for path, reason in report.failures:
             print(f"INDEX WARNING {path}: {reason}")
         done.write_text(fp)

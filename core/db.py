@@ -163,10 +163,21 @@ def _m005_unread_scans(conn: apsw.Connection) -> None:
     # Scanned pages a document was read without (OCR off, or past its page limit), and the OCR page limit
     # it was read under (0: off): turning OCR on reads those documents again (store.DocState). Documents
     # indexed before this are taken as having none; a re-index reads them all.
-    have = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}  # a rewound test library has them
+    have = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}  # tests rewind user_version
     for column in ("unread_scans", "ocr_limit"):
         if column not in have:
             conn.execute(f"ALTER TABLE documents ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+
+
+def _m006_ligatures(conn: apsw.Connection) -> None:
+    # Text is now read with typographic ligatures as their letters (core.extractors.LIGATURES): the files
+    # whose stored text holds one are read again at the next sync (an unmatched hash and time say "changed");
+    # the others keep their chunks and vectors. One scan of the chunks' text, once.
+    lig = "'*[\ufb00-\ufb06]*'"
+    conn.execute(
+        "UPDATE documents SET content_hash = '', mtime_ns = -1 WHERE status = 'indexed' AND (title GLOB "
+        f"{lig} OR id IN (SELECT document_id FROM chunks WHERE text GLOB {lig} OR heading GLOB {lig}))"
+    )
 
 
 MIGRATIONS: list[Callable[[apsw.Connection], None]] = [
@@ -175,6 +186,7 @@ MIGRATIONS: list[Callable[[apsw.Connection], None]] = [
     _m003_keyword_index,
     _m004_keyword_index_compact,
     _m005_unread_scans,
+    _m006_ligatures,
 ]
 
 

@@ -22,7 +22,7 @@ from .cancel import CancelToken
 from .chunking import chunk_text
 from .embedding import Embedder, TokenCounter
 from .errors import ExtractionError
-from .extractors import EXTRACTION_VERSION, Extracted, OcrOptions, is_binary, kind_of
+from .extractors import Extracted, OcrOptions, is_binary, kind_of
 from .extractors.model import storable
 from .extractors.ocr_cache import default_cache_dir
 from .extractors.text import BINARY_REASON
@@ -113,9 +113,7 @@ class Indexer:
 
     @property
     def chunking_key(self) -> str:
-        """What the chunks depend on besides the files: the embedder, chunk sizes, and how text is read."""
-        chunks = f"{self.embedder.name}/{self.max_tokens}/{self.settings.chunk_overlap}"
-        return f"{chunks}/text{EXTRACTION_VERSION}"
+        return f"{self.embedder.name}/{self.max_tokens}/{self.settings.chunk_overlap}"
 
     @property
     def max_tokens(self) -> int:
@@ -280,7 +278,8 @@ class Indexer:
             store.touch_document(self.conn, state.id, st.st_size, st.st_mtime_ns)
             report.unchanged += 1
             return None
-        if renamed_from and digest in renamed_from:
+        # A vanished file's content at a new path is a move, unless this file is due to be read again anyway.
+        if renamed_from and digest in renamed_from and not self._rechunk and not self.rereads(state):
             old = renamed_from.pop(digest)
             store.move_document(self.conn, old.id, str(path), folder.id, st.st_size, st.st_mtime_ns)
             report.moved += 1

@@ -96,7 +96,7 @@ class DocState:
     status: str
     # Scanned pages whose text the index lacks (OCR off, past its page limit, or its engine missing), and
     # the OCR page limit they were read under (0: OCR off): turning OCR on, or raising the limit, reads them
-    # again (indexer.Indexer.sync).
+    # again (indexer.Indexer.rereads); after a missing engine is installed, a re-index does.
     unread_scans: int = 0
     ocr_limit: int = 0
 

@@ -22,18 +22,15 @@ from .text import extract_text
 from .worker import ExtractionWorker
 
 __all__ = [
-    "EXTRACTION_VERSION", "Extracted", "ExtractionWorker", "OcrOptions", "OcrRun", "Section", "extract",
-    "is_binary", "kind_of",
+    "LIGATURES", "Extracted", "ExtractionWorker", "OcrOptions", "OcrRun", "Section", "extract", "is_binary",
+    "kind_of",
 ]
-
-# Raised when the text read from an unchanged file changes: a library made with another version reads its
-# files again at the next sync (core.indexer.Indexer.chunking_key). 2: ligatures as their letters.
-EXTRACTION_VERSION = 2
 
 # Typographic ligatures as their letters: LaTeX sets "ﬁ" and "ﬂ" as one glyph, and most papers' PDFs keep it
 # in their text ("deﬁne", "ﬁle"), which FTS5 and the embedder read as other words than "define" and "file"
-# (814 of them in 8 of the eval library's PDFs). Done here, where the indexer and the preview both read.
-_LIGATURES = str.maketrans(
+# (814 of them in 8 of the eval library's PDFs). Done here, where the indexer and the preview both read; a
+# library read before is mended by core.db's migration 6.
+LIGATURES = str.maketrans(
     {0xFB00: "ff", 0xFB01: "fi", 0xFB02: "fl", 0xFB03: "ffi", 0xFB04: "ffl", 0xFB05: "st", 0xFB06: "st"}
 )
 
@@ -64,10 +61,10 @@ def extract(path: Path, ocr: OcrRun | None = None) -> Extracted:
             result = _EXTRACTORS[kind](path)
     except OSError as err:
         raise ExtractionError(f"Could not open file ({err.strerror or err})") from err
-    result.title = result.title.translate(_LIGATURES)
+    result.title = result.title.translate(LIGATURES)
     for section in result.sections:
-        section.text = section.text.translate(_LIGATURES)
-        section.heading = section.heading.translate(_LIGATURES)
+        section.text = section.text.translate(LIGATURES)
+        section.heading = section.heading.translate(LIGATURES)
     result.sections = [section for section in result.sections if section.text.strip()]
     if not result.sections:
         raise ExtractionError("No text found")

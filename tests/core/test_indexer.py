@@ -7,8 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from almanac.core import store
-from almanac.core.extractors import EXTRACTION_VERSION
+from almanac.core import db, store
 from almanac.core.library import Library
 from almanac.core.settings import Settings
 from counting import CountingEmbedder
@@ -195,22 +194,36 @@ def test_chunk_size_change_rechunks_every_file(tmp_path, folder, hash_embedder):
         assert lib.index().indexed == 0  # and only once
 
 
-def test_a_library_read_by_an_older_extractor_is_read_again(tmp_path, folder, hash_embedder):
-    (folder / "paper.md").write_text("The ﬁle is deﬁned here.\n")
-    db = tmp_path / "index.db"
-    with Library(db, settings=Settings(), embedder=hash_embedder) as lib:
+def test_a_library_of_schema_4_gets_the_scan_columns(tmp_path):
+    conn = db.connect(tmp_path / "old.db")
+    for step in db.MIGRATIONS[:4]:
+        step(conn)
+    conn.execute("PRAGMA user_version = 4")
+    conn.execute("INSERT INTO folders(path, added_at) VALUES ('/docs', 0)")
+    conn.execute(
+        "INSERT INTO documents(folder_id, path, size, mtime_ns, content_hash, status, indexed_at)"
+        " VALUES (1, '/docs/a.pdf', 1, 1, 'h', 'indexed', 0)"
+    )
+    db.migrate(conn)
+    assert db.schema_version(conn) == len(db.MIGRATIONS)
+    assert store.document(conn, "/docs/a.pdf").unread_scans == 0  # taken as having none
+    conn.close()
+
+
+def test_text_read_with_ligatures_is_read_again_once(tmp_path, folder, hash_embedder):
+    db_path = tmp_path / "index.db"
+    with Library(db_path, settings=Settings(), embedder=hash_embedder) as lib:
         lib.add_folder(folder)
-        files = lib.index().indexed
-        key = lib.conn.execute("SELECT value FROM meta WHERE key = 'chunking'").fetchone()[0]
-        assert key.endswith(f"/text{EXTRACTION_VERSION}")
-        older = key.rsplit("/", 1)[0]  # as version 1 wrote it
+        lib.index()
+        # As the extractor before migration 6 stored it: "ﬂour" for "flour".
         with lib.conn:
-            lib.conn.execute("UPDATE meta SET value = ? WHERE key = 'chunking'", (older,))
-            lib.conn.execute("UPDATE chunks SET text = replace(text, 'file', 'ﬁle')")  # as it read then
-    with Library(db, settings=Settings(), embedder=hash_embedder) as lib:
-        assert lib.index().indexed == files  # every file, though none changed
-        assert lib.conn.execute("SELECT count(*) FROM chunks WHERE text LIKE '%ﬁ%'").fetchone()[0] == 0
-        assert lib.index().indexed == 0  # and only once
+            lib.conn.execute("UPDATE chunks SET text = replace(text, 'flour', 'ﬂour')")
+            lib.conn.execute(f"PRAGMA user_version = {len(db.MIGRATIONS) - 1}")
+    with Library(db_path, settings=Settings(), embedder=hash_embedder) as lib:
+        report = lib.index()
+        assert report.indexed == 1  # recipe.txt alone; the others keep their chunks
+        assert lib.conn.execute("SELECT count(*) FROM chunks WHERE text LIKE '%ﬂ%'").fetchone()[0] == 0
+        assert fts(lib, "flour") and lib.index().indexed == 0
 
 
 class ColdEmbedder(CountingEmbedder):
