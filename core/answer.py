@@ -284,7 +284,7 @@ _NUMBER_WORDS = frozenset(  # stemmed, as content_terms gives them
 
 # A reply that opens with a citation or with punctuation is a piece cut out of the evidence, not an answer:
 # "[2] (request-instances) [1]\n`s are not available in `httpx` ..." (SmolLM2-135M, QA item a194).
-_FRAGMENT = re.compile(r"\s*(?:\[\d+\]|[(),;:.!?\]])")
+_FRAGMENT = re.compile(r"\s*(?:\[\d+\]|[(),;:!?\]])")  # not ".": ".NET 8 is required" answers
 
 
 def supported(text: str, blocks: list[EvidenceBlock], question: str, *, min_share: float) -> bool:

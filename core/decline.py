@@ -108,63 +108,76 @@ _ASKS_DEFAULT = re.compile(r"\bdefault\b", re.IGNORECASE)
 _SAYS_DEFAULT = re.compile(r"\bdefault(?:s|ed)?\b", re.IGNORECASE)
 
 
-# "How old ...?", "How long ...?", "How big ...?" ask for a measure: a number with its unit ("twenty-one
-# years", "0.48 seconds", "640 Kilobytes", "512GB", "about a mile"); a bare number in a sentence on the
-# subject ("bash-1.14", "retries=1", "Table 3") is not one.
+# "How old ...?", "How long ...?", "How far ...?" ask for a measure: a number with its unit ("twenty-one
+# years", "0.48 seconds", "512GB", "about a mile"), or a default said bare ("The timeout defaults to 30.");
+# another number in a sentence on the subject ("bash-1.14", "retries=1", "Table 3", a year) is not one. "How
+# big/large ...?" stays a number question: "18 datasets", "135 million parameters" measure by counting.
 _ASKS_MEASURE = re.compile(
-    r"\bhow (?:old|long|large|big|small|far|often|fast|slow|tall|high|heavy|wide|deep)\b", re.IGNORECASE
+    r"\bhow (?:old|long|far|often|fast|slow|tall|high|heavy|wide|deep)\b(?!\s+ago\b)", re.IGNORECASE
 )
 _UNITS = frozenset(
     # time
-    "ns µs us ms s sec secs second seconds minute minutes min mins hour hours hr hrs h day days week weeks"
+    "ns µs ms sec secs second seconds minute minutes min mins hour hours hr hrs day days week weeks"
     " fortnight fortnights month months year years yr yrs decade decades century centuries"
     # data and text
-    " bit bits byte bytes b kb mb gb tb kib mib gib tib kilobyte kilobytes megabyte megabytes gigabyte"
-    " gigabytes terabyte terabytes k m word words token tokens character characters char chars letter letters"
-    " line lines page pages column columns row rows entry entries element elements item items slot slots"
-    " record records digit digits paragraph paragraphs sentence sentences passage passages"
+    " bit bits byte bytes kb mb gb tb kib mib gib tib kilobyte kilobytes megabyte megabytes gigabyte"
+    " gigabytes terabyte terabytes word words token tokens character characters char chars letter letters"
+    " lines page pages column columns row rows entries elements items slots records digits paragraphs"
     # length, weight, money, rate
     " mm cm km metre metres meter meters kilometre kilometres kilometer kilometers inch inches foot feet"
-    " yard yards mile miles gram grams g kg mg kilogram kilograms lb lbs pound pounds ounce ounces oz ton"
-    " tons tonne tonnes stone percent per times x fps hz khz mhz ghz mph rpm"
+    " yard yards mile miles gram grams kg mg kilogram kilograms lb lbs pound pounds ounce ounces oz ton"
+    " tons tonne tonnes stone percent % times fps hz khz mhz ghz mph rpm"
     " dollar dollars usd eur euro euros gbp cent cents yen shilling shillings guinea guineas".split()
 )
+_ATTACHED_UNITS = _UNITS | {"s", "h", "m", "b", "k", "g", "x"}  # "30s", "5h", "400M": joined to the number
 _UNIT_AFTER = 2  # "8.8 hours", "thirty thousand pounds": the unit within two words of the number
 _ATTACHED_UNIT = re.compile(r"^\d[\d.,]*([a-zµ%]+)$")  # "512GB", "100ms", "30%"
-_FREQUENCY = re.compile(r"\b(?:once|twice|hourly|daily|nightly|weekly|monthly|yearly|annually|every)\b", re.I)
+_FREQUENCY = re.compile(
+    r"\b(?:once|twice|hourly|daily|nightly|weekly|monthly|yearly|annually)\b|\bevery\s+(?:\w+\s+)?"
+    r"(?:second|minute|hour|day|night|week|fortnight|month|year|morning|evening|time)s?\b",
+    re.IGNORECASE,
+)
 _AGE = frozenset({"aged", "age"})
+_OF_AGE = frozenset("girl boy man woman child lad lass youth person age".split())  # "a girl of seventeen"
 
 
-# An age is also said bare: "a girl of seventeen", "aged 40", "She was twenty-one." (not "was one of the few")
+# An age is also said bare: "She was twenty-one.", "He is 40." (not "was one of the few", "is 3.5")
 _NUMBER_WORD = "(?:" + "|".join(sorted(_NUMBER_WORDS)) + ")"
-_NUMBER = rf"(?:\d+|{_NUMBER_WORD}(?:-{_NUMBER_WORD})?)"
+_NUMBER = rf"(?:\d{{1,3}}(?![\d.,]\d)|{_NUMBER_WORD}(?:[- ]{_NUMBER_WORD})?)"
 _BARE_AGE = re.compile(
     r"\b(?:is|was|were|are|turned|turns|be|been)\s+(?:nearly\s+|almost\s+|about\s+|just\s+|over\s+)?"
-    + _NUMBER + r"(?=\s*(?:[.,;:!?)\u201d\"]|$|and\b|but\b|when\b))",
+    + _NUMBER
+    + r"(?=\s*(?:[.,;:!?)\u201d\"](?!\d)|$|and\b|but\b|when\b))",
     re.IGNORECASE,
 )
 
 
+def _measure_words(text: str) -> list[str]:
+    """Lower-cased words, "twenty-one" and "30-day" in two, "512GB" and "3.5" whole."""
+    return [w for w in (w.strip(".,:").lower() for w in re.split(r"[^\w.,:%µ]+|_", text)) if w]
+
+
 def holds_measure(text: str, question: str) -> bool:
-    """Whether `text` holds a number with a unit (or one unit: "a mile") that the question does not; for "how
-    old", an age said without one."""
+    """Whether `text` holds a number with a unit (or one unit: "a mile") that the question does not, or a
+    default; for "how old", an age said without one."""
     if _ONE_UNIT.search(text) or ("often" in question.lower() and _FREQUENCY.search(text)):
         return True
-    asked = {t.lower() for t in _TOKEN.findall(question)}
     old = bool(re.search(r"\bhow old\b", question, re.IGNORECASE))
     if old and _BARE_AGE.search(text):
         return True
-    words = [w.strip(".,:").lower() for w in re.split(r"[^\w.,:%µ]+|_", text)]  # "twenty-one" in two
-    words = [w for w in words if w]
+    asked = set(_measure_words(question))
+    words = _measure_words(text)
+    default = bool(_SAYS_DEFAULT.search(text))
     for i, w in enumerate(words):
-        if not _is_amount(w, asked):
+        if not _is_amount(w, asked) or _YEAR.match(w):
             continue
         attached = _ATTACHED_UNIT.match(w)
-        if attached and (attached.group(1) in _UNITS or attached.group(1) == "%"):
+        if default or (attached and attached.group(1) in _ATTACHED_UNITS):
             return True
         if any(u in _UNITS for u in words[i + 1 : i + 1 + _UNIT_AFTER] if not _is_amount(u, asked)):
             return True
-        if i and words[i - 1] in (_AGE | {"of"} if old else _AGE):  # "a girl of seventeen"
+        before = words[max(i - 2, 0) : i]
+        if before[-1:] and (before[-1] in _AGE or (old and before[0] in _OF_AGE and before[-1] == "of")):
             return True
     return False
 

@@ -419,6 +419,7 @@ def test_supported_replies_add_only_what_the_evidence_holds() -> None:
     assert not ok("Blorbville, a port city of 30000 people.")  # a number the evidence lacks
     assert not ok("The capital of Freedonia.")  # nothing but the question
     assert not ok("[1] (Blorbville) a port city.") and not ok(", a port city [1].")  # pieces of the evidence
+    assert ok(".Blorbville is the capital [1].")  # as ".NET 8 is required" opens
     how_many = "How many people live in Blorbville?"
     assert supported("About 20000 people [1].", blocks, how_many, min_share=0.5)
     assert supported("Twelve thousand people live in Blorbville.", [], how_many, min_share=0.0)

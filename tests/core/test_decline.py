@@ -64,7 +64,8 @@ def test_margin_is_the_weighted_sum():
         ("How many datasets make up the BEIR benchmark?", "number"),
         ("How old is Emma when the novel opens?", "measure"),  # "when" inside is not "when ...?"
         ("How long does the retry wait?", "measure"),
-        ("How much memory does the server have?", "number"),
+        ("How big is the vocabulary?", "number"),  # "30,000 tokens" or "30,000": a count
+        ("How long ago was it released?", "number"),
         ("Which TCP port do nodes listen on?", "number"),
         ("What is the default maximum number of connections in a pool?", "number"),
         ("What learning rate was the model trained with?", "number"),
@@ -125,15 +126,22 @@ def test_a_measure_has_its_unit():
     q = "How long did training take?"
     for text in ("It took 8.8 hours.", "Peak memory was 512GB.", "It ran for twenty-one days.", "About a mile."):
         assert holds_kind("measure", text, q)
-    # A number on the subject that is no measure of anything.
-    for text in ("Set retries=1 on the transport.", "bash-1.14 was a smaller shell.", "See Table 3."):
+    assert holds_kind("measure", "The timeout defaults to 30.", q)  # a default is said bare
+    # A number on the subject that is no measure of anything, nor a year, nor the question's own.
+    for text in ("Set retries=1 on the transport.", "bash-1.14 was a smaller shell.", "See Table 3.",
+                 "Python 3's release notes", "In 2019 the days grew shorter.", "Three of us went."):
         assert not holds_kind("measure", text, q)
-    assert holds_kind("measure", "It is checked twice a day.", "How often is it checked?")
-    # An age is said bare too, but "one of the few" is no age.
+    assert not holds_kind("measure", "Start your 30-day trial.", "How long does the 30-day trial last?")
+    often = "How often is it checked?"
+    assert holds_kind("measure", "It is checked twice a day.", often) and holds_kind("measure", "Every night.", often)
+    assert not holds_kind("measure", "Every file is checked.", often)
+    # An age is said bare too, but "one of the few", "3.5" or a year is no age.
     age = "How old is Harriet?"
-    for text in ("Harriet was a girl of seventeen.", "She was twenty-one, and rich.", "He is 40."):
+    for text in ("Harriet was a girl of seventeen.", "She was twenty-one, and rich.", "He is 40.", "She was twenty one."):
         assert holds_kind("measure", text, age)
-    assert not holds_kind("measure", "He was one of the few people who saw it.", age)
+    for text in ("He was one of the few people who saw it.", "The ratio is 3.5 in the end.", "The year was 1815.",
+                 "In the summer of 1816.", "A team of 5 went."):
+        assert not holds_kind("measure", text, age)
 
 
 def test_a_named_type_has_its_form():
