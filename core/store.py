@@ -222,16 +222,8 @@ def _fts_text(c: NewChunk) -> str:
 
 
 def record_failure(
-    conn: apsw.Connection,
-    *,
-    folder_id: int,
-    path: str,
-    size: int,
-    mtime_ns: int,
-    digest: str,
-    reason: str,
-    unread_scans: int = 0,
-    ocr_limit: int = 0,
+    conn: apsw.Connection, *, folder_id: int, path: str, size: int, mtime_ns: int, digest: str, reason: str,
+    unread_scans: int = 0, ocr_limit: int = 0,
 ) -> None:
     with conn:
         scans = (unread_scans, ocr_limit)
