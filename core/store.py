@@ -187,32 +187,37 @@ def replace_document(
     unread_scans: int = 0,
     ocr_limit: int = 0,
 ) -> int:
-    """Insert or replace one document and all its chunks and FTS rows, atomically."""
+    """Insert or replace one document and all its chunks and FTS rows, atomically. A new chunk with the text
+    of one the document had keeps that one's vector: an edit, or a file read again (OCR turned on), embeds
+    only the text that changed."""
     with conn:
         scans = (unread_scans, ocr_limit)
         doc_id = _upsert_document(
             conn, folder_id, path, size, mtime_ns, digest, kind, title, "indexed", None, scans
         )
-        conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
-        fts_rows = []
+        old = conn.execute("SELECT id, text_hash, embedded FROM chunks WHERE document_id = ?", (doc_id,))
+        old_ids, vectors = [], {}
+        for chunk_id, digest_, embedded in old:
+            old_ids.append(chunk_id)
+            if embedded:
+                vectors[digest_] = chunk_id
+        fts_rows, kept = [], {}
         for ord_, c in enumerate(chunks):
+            digest_ = text_hash(c.chunk.text)
             conn.execute(
                 "INSERT INTO chunks(document_id, ord, page, heading, start, end, text, text_hash)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    doc_id,
-                    ord_,
-                    c.page,
-                    c.heading,
-                    c.chunk.start,
-                    c.chunk.end,
-                    c.chunk.text,
-                    text_hash(c.chunk.text),
-                ),
+                (doc_id, ord_, c.page, c.heading, c.chunk.start, c.chunk.end, c.chunk.text, digest_),
             )
-            fts_rows.append((conn.last_insert_rowid(), _fts_text(c), title, display_path(path)))
+            chunk_id = conn.last_insert_rowid()
+            fts_rows.append((chunk_id, _fts_text(c), title, display_path(path)))
+            if digest_ in vectors:
+                kept[chunk_id] = vectors[digest_]
         conn.executemany("INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)", fts_rows)
         keyword_index.add(conn, fts_rows)
+        if kept:
+            store_vectors(conn, [], np.zeros((0, 0), dtype=np.float32), kept)  # before the old rows go
+        conn.executemany("DELETE FROM chunks WHERE id = ?", [(chunk_id,) for chunk_id in old_ids])
     return doc_id
 
 

@@ -99,6 +99,26 @@ def test_modify_replaces_chunks(lib, folder):
     assert problems(lib.conn) == []
 
 
+def test_an_edit_embeds_only_the_text_that_changed(lib, folder):
+    animals = "otters herons badgers voles newts stoats hares larks moles toads owls".split()
+    paragraphs = [f"Paragraph {i} is about {word} and nothing else at all." for i, word in enumerate(animals)]
+    (folder / "long.md").write_text("\n\n".join(paragraphs) + "\n")
+    lib.add_folder(folder)
+    lib.index()
+    chunks = lib.conn.execute("SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id"
+                              " WHERE d.path LIKE '%long.md'").fetchone()[0]
+    assert chunks >= 3
+    before = len(lib.embedder.texts)
+    paragraphs[-1] = "Paragraph 10 is about wrens now, and nothing else at all."
+    (folder / "long.md").write_text("\n\n".join(paragraphs) + "\n")
+    assert lib.index().indexed == 1
+    new = lib.embedder.texts[before:]
+    assert new and all("wrens" in t for t in new)  # the unchanged chunks kept their vectors
+    assert lib.conn.execute("SELECT count(*) FROM chunks WHERE embedded = 0").fetchone()[0] == 0
+    assert [Path(p).name for p in fts(lib, "otters")] == ["long.md"] and fts(lib, "owls") == []
+    assert problems(lib.conn) == []
+
+
 def test_delete_leaves_no_rows(lib, folder):
     lib.add_folder(folder)
     lib.index()
