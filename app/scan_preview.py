@@ -15,6 +15,7 @@ from pathlib import Path
 from almanac.core.extractors import LIGATURES, kind_of
 from almanac.core.extractors.ocr import ENGINE_ID, RENDER_DPI, fit_scale
 from almanac.core.extractors.ocr_cache import Box, OcrCache, OcrLine, default_cache_dir
+from almanac.core.search import term_matches
 from almanac.core.store import path_from_db
 from PySide6.QtCore import QEvent, QObject, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QImage, QImageReader, QPainter, QPen, QPixmap
@@ -54,7 +55,7 @@ def scan_marks(lines: list[OcrLine], passage: str, terms: set[str]) -> tuple[lis
     for line in inside or lines:
         for word, box in line.word_boxes():
             token = "".join(_WORD.findall(word.lower()))
-            if token and any(token.startswith(term) for term in terms):
+            if token and term_matches(token, terms):
                 marks.append(box)
     return [line.box for line in inside], marks
 

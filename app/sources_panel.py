@@ -14,13 +14,13 @@ from __future__ import annotations
 import functools
 import html
 import os
-import re
 from pathlib import Path
 
 from almanac.core.answer import Answer, Source
 from almanac.core.extractors import kind_of
 from almanac.core.extractors.ocr import MIN_PAGE_CHARS
 from almanac.core.hits import Hit
+from almanac.core.search import term_spans
 from almanac.core.store import path_from_db
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QPalette, QTextCursor
@@ -77,12 +77,8 @@ def marked_html(text: str, marks: list[tuple[int, int]]) -> str:
 
 
 def term_marks(text: str, terms: set[str]) -> list[tuple[int, int]]:
-    """Where words starting with one of `terms` are in `text` (how core marks snippets)."""
-    if not terms:
-        return []
-    return [
-        m.span() for m in re.finditer(r"\w+", text) if any(m.group().lower().startswith(t) for t in terms)
-    ]
+    """Where the words marked for one of `terms` are in `text`, as core marks snippets."""
+    return term_spans(text, terms) if terms else []
 
 
 def shaded_html(text: str, start: int, end: int, terms: set[str], shade: str, *, anchor: str = "") -> str:

@@ -541,17 +541,22 @@ class Searcher:
 _SNIPPET_STOP = STOP_WORDS | frozenset("from has have its were".split())
 
 
-def make_snippet(text: str, terms: set[str], width: int = 240) -> tuple[str, list[tuple[int, int]]]:
-    """A window of `text` around the densest run of query terms, and where those terms are in it.
+def term_matches(word: str, terms: set[str]) -> bool:
+    """Whether lower-cased `word` is marked for one of `terms`: a term of 3+ letters marks the words it
+    starts ("index" marks "indexing", as FTS5 stems), a shorter one only itself (the "s" of "Emma's")."""
+    return any(word.startswith(t) and len(t) >= min(len(word), 3) for t in terms)
 
-    Terms match whole words by prefix, so "index" marks "indexing" (FTS5 stems the same way).
-    """
+
+def term_spans(text: str, terms: set[str]) -> list[tuple[int, int]]:
+    """[start, end) of the words of `text` marked for one of `terms` (term_matches)."""
+    return [m.span() for m in _WORD.finditer(text) if term_matches(m.group().lower(), terms)]
+
+
+def make_snippet(text: str, terms: set[str], width: int = 240) -> tuple[str, list[tuple[int, int]]]:
+    """A window of `text` around the densest run of query terms, and where those terms are in it
+    (term_spans)."""
     terms = {t for t in terms if t not in _SNIPPET_STOP} or terms
-    spans = []
-    for m in _WORD.finditer(text):
-        word = m.group().lower()
-        if any(word.startswith(t) and len(t) >= min(len(word), 3) for t in terms):
-            spans.append((m.start(), m.end()))
+    spans = term_spans(text, terms)
     if not spans:
         cut = text[:width]
         return (cut + ("…" if len(text) > width else ""), [])

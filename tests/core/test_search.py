@@ -14,6 +14,7 @@ from almanac.core.search import (
     Searcher,
     fts_query,
     make_snippet,
+    term_spans,
     phrases_match,
     rrf,
 )
@@ -194,6 +195,13 @@ def test_snippet_window_and_marks():
     snippet, marks = make_snippet(text, {"kettle", "vinegar", "the"})
     assert "kettle" in snippet and snippet.startswith("…") and snippet.endswith("…")
     assert {snippet[s:e] for s, e in marks} == {"kettle", "vinegar"}
+
+
+def test_a_short_term_marks_only_itself():
+    # "Emma's father": the "s" is a term, but no mark for every word starting with s (the sources panel, too).
+    text = "Emma's father should suffer so much; his father's house"
+    assert [text[a:b] for a, b in term_spans(text, {"s", "father"})] == ["s", "father", "father", "s"]
+    assert [text[a:b] for a, b in term_spans(text, {"hou", "fa"})] == ["house"]
 
 
 # -- exact identifiers and phrases (real FTS5) ------------------------------------------------------------
