@@ -169,24 +169,12 @@ def _m005_unread_scans(conn: apsw.Connection) -> None:
             conn.execute(f"ALTER TABLE documents ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
 
-def _m006_ligatures(conn: apsw.Connection) -> None:
-    # Text is now read with typographic ligatures as their letters (core.extractors.LIGATURES): the files
-    # whose stored text holds one are read again at the next sync (an unmatched hash and time say "changed");
-    # the others keep their chunks and vectors. One scan of the chunks' text, once.
-    lig = "'*[\ufb00-\ufb06]*'"
-    conn.execute(
-        "UPDATE documents SET content_hash = '', mtime_ns = -1 WHERE status = 'indexed' AND (title GLOB "
-        f"{lig} OR id IN (SELECT document_id FROM chunks WHERE text GLOB {lig} OR heading GLOB {lig}))"
-    )
-
-
 MIGRATIONS: list[Callable[[apsw.Connection], None]] = [
     _m001_initial,
     _m002_term_counts,
     _m003_keyword_index,
     _m004_keyword_index_compact,
     _m005_unread_scans,
-    _m006_ligatures,
 ]
 
 

@@ -159,6 +159,7 @@ class Indexer:
         self._rechunk = recorded != self.chunking_key
         notify = progress or (lambda p: None)
         notify(Progress("scanning"))
+        store.mark_ligature_documents(self.conn)  # text read before ligatures were letters: read again
         plan: list[tuple[store.Folder, list[Path], dict[str, store.DocState]]] = []
         for folder in targets:
             root = Path(folder.path)

@@ -29,7 +29,7 @@ __all__ = [
 # Typographic ligatures as their letters: LaTeX sets "ﬁ" and "ﬂ" as one glyph, and most papers' PDFs keep it
 # in their text ("deﬁne", "ﬁle"), which FTS5 and the embedder read as other words than "define" and "file"
 # (814 of them in 8 of the eval library's PDFs). Done here, where the indexer and the preview both read; a
-# library read before is mended by core.db's migration 6.
+# library read before is mended at its next sync (core.store.mark_ligature_documents).
 LIGATURES = str.maketrans(
     {0xFB00: "ff", 0xFB01: "fi", 0xFB02: "fl", 0xFB03: "ffi", 0xFB04: "ffl", 0xFB05: "st", 0xFB06: "st"}
 )

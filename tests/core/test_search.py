@@ -14,9 +14,9 @@ from almanac.core.search import (
     Searcher,
     fts_query,
     make_snippet,
-    term_spans,
     phrases_match,
     rrf,
+    term_spans,
 )
 from almanac.core.settings import Settings
 
