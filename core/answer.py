@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -228,6 +228,7 @@ def build_prompt(
 # -- the reply ---------------------------------------------------------------------------------------
 
 _BRACKET = re.compile(r"\[([^\[\]]{1,60})\]")
+_CITATION_MARK = re.compile(r"\s*\[\d+(?:\s*[-–,]\s*\d+)*\]")  # what find_citations reads, "[1]" to "[2-3]"
 _ITEM = re.compile(r"^\s*(\d{1,4})\s*(?:[-–—]\s*(\d{1,4})\s*)?$")
 _SEPARATOR = re.compile(r",|;|\band\b")
 # Where a small model starts inventing the next turn of the conversation.
@@ -307,17 +308,33 @@ def supported(text: str, blocks: list[EvidenceBlock], question: str, *, min_shar
     return len(held) / len(new) >= min_share and numbers <= evidence_numbers
 
 
-def restated_source(text: str, blocks: list[EvidenceBlock], *, min_share: float = 0.5) -> int | None:
-    """The evidence block an uncited reply restates: the one holding at least `min_share` of its content
-    words (and the most of them), or None."""
+def recite(text: str, n: int) -> str:
+    """`text` citing [n]: in place of its first citation, the others dropped; at its end when it has none."""
+    first = _CITATION_MARK.search(text)
+    if first is None:
+        return f"{text} [{n}]"
+    return f"{text[: first.start()]} [{n}]{_CITATION_MARK.sub('', text[first.end() :])}"
+
+
+def restated_source(
+    text: str, blocks: list[EvidenceBlock], *, cited: Sequence[int] = (), min_share: float = 0.5
+) -> int | None:
+    """The evidence block a reply restates: the one holding at least `min_share` of its content words (and
+    the most of them); None when there is none, or when a block it cites holds that share already (a
+    citation is taken away only from blocks that do not hold what the reply says)."""
     words = content_terms(_BRACKET.sub(" ", text))
     if len(words) < 3:
         return None
+
+    def share(block: EvidenceBlock) -> float:
+        return len(held_terms(words, block.body())) / len(words)
+
+    if any(share(block) >= min_share for block in blocks if block.n in cited):
+        return None
     best, best_share = None, min_share
     for block in blocks:
-        share = len(held_terms(words, block.body())) / len(words)
-        if share >= best_share:
-            best, best_share = block.n, share
+        if share(block) >= best_share:
+            best, best_share = block.n, share(block)
     return best
 
 
@@ -334,7 +351,7 @@ class AnswerConfig:
     quick_min_score: float = MIN_QUICK_SCORE
     decline: bool = True  # False: always ask the model
     decline_policy: DeclinePolicy | None = None  # None: the one fitted for the embedder (core.decline)
-    cite_restated: bool = True  # an uncited reply that restates one evidence block gets its number
+    cite_restated: bool = True  # a reply that restates one evidence block, uncited or miscited, cites it
     # A reply that adds words or numbers the evidence does not hold was made up: the quick answer replaces it.
     min_evidence_share: float = MIN_EVIDENCE_SHARE
 
@@ -460,10 +477,10 @@ class Answerer:
         if quick is not None and finished and not supported(text, prompt.blocks, question, min_share=share):
             text = f"{quick.text} [{quick.n}]"
         cited = find_citations(text, len(sources))
-        if not cited and cfg.cite_restated:
-            n = restated_source(text, prompt.blocks)
+        if cfg.cite_restated:  # uncited, or citing a passage that does not hold it ("(SQuAD and SUBJQA) [3]")
+            n = restated_source(text, prompt.blocks, cited=cited)
             if n is not None:
-                text, cited = f"{text} [{n}]", [n]
+                text, cited = recite(text, n), [n]
         answer_tokens = stream.completion_tokens or (self.llm.count_tokens(raw) if raw else 0)
         seconds = (end - start) / 1e9
         answer = Answer(

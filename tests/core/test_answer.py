@@ -23,6 +23,7 @@ from almanac.core.answer import (
     clean_reply,
     declined_text,
     find_citations,
+    recite,
     restated_source,
     supported,
 )
@@ -255,6 +256,20 @@ def test_an_uncited_reply_that_restates_a_block_gets_its_number() -> None:
     assert restated_source("Blorbville is the capital of Freedonia.", blocks) == 4
     assert restated_source("Freedonia exports bananas and timber to Sylvania.", blocks) is None
     assert restated_source("Yes.", blocks) is None
+    # Cited, but to a block that does not hold it: the block that does; a right citation stays.
+    assert restated_source("Blorbville is the capital of Freedonia [2].", blocks, cited=[2]) == 4
+    assert restated_source("Blorbville is the capital of Freedonia [4].", blocks, cited=[4]) is None
+
+
+def test_a_reply_citing_a_passage_that_does_not_hold_it_is_cited_to_the_one_that_does() -> None:
+    hits = [
+        make_hit(0, "The capital of Freedonia is Blorbville, a port on the coast."),
+        make_hit(1, "Cheese is made from milk in Sylvania, far from any coast."),
+    ]
+    miscited = ScriptedModel("The capital of Freedonia is Blorbville, a port [2].")
+    answer = Answerer(FakeSearcher(hits), miscited, HashEmbedder()).ask("What is the capital of Freedonia?")
+    assert answer.text == "The capital of Freedonia is Blorbville, a port [1]." and answer.cited == [1]
+    assert recite("A port [2], on the coast [2][3].", 1) == "A port [1], on the coast." and recite("A port.", 1) == "A port. [1]"
 
 
 # -- Answerer without the model ----------------------------------------------------------------------
