@@ -136,8 +136,8 @@ def test_qa_set_shape():
     tune = [x for x in items if x["split"] == "tune"]
     test = [x for x in items if x["split"] == "test"]
     # The test split is fixed; tune grew with questions written to calibrate the decline rule, and blind
-    # held-out batches were added beside test.
-    assert len(test) >= 49 and 0.15 <= len(tune) / len(items) <= 0.6
+    # held-out batches were added beside test (so tune's share shrinks as they come).
+    assert len(test) >= 49 and len(tune) >= 60 and len(tune) / len(items) <= 0.6
     assert {x["answerable"] for x in tune} == {True, False}
     fresh = [x for x in items if x["split"] == "fresh"]  # written blind to the decline rule, never tuned on
     assert len(fresh) >= 40 and {x["answerable"] for x in fresh} == {True, False}
