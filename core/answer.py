@@ -228,7 +228,6 @@ def build_prompt(
 # -- the reply ---------------------------------------------------------------------------------------
 
 _BRACKET = re.compile(r"\[([^\[\]]{1,60})\]")
-_CITATION_MARK = re.compile(r"\s*\[\d+(?:\s*[-–,]\s*\d+)*\]")  # what find_citations reads, "[1]" to "[2-3]"
 _ITEM = re.compile(r"^\s*(\d{1,4})\s*(?:[-–—]\s*(\d{1,4})\s*)?$")
 _SEPARATOR = re.compile(r",|;|\band\b")
 # Where a small model starts inventing the next turn of the conversation.
@@ -238,29 +237,45 @@ _ANSWER_LABEL = re.compile(r"^\s*(?:A|Answer)\s*:\s*", re.IGNORECASE)
 _COPIED_LABEL = re.compile(r"^\s*\[(\d{1,3})\]\s*\([^)\n]{1,100}\)\s*(.*)$", re.MULTILINE)
 
 
+def _citation_brackets(text: str, n_sources: int) -> list[tuple[re.Match[str], list[int]]]:
+    """Each bracket of `text` that cites sources, with the numbers it cites (1..n_sources only)."""
+    out = []
+    for match in _BRACKET.finditer(text):
+        items = [_ITEM.match(part) for part in _SEPARATOR.split(match.group(1))]
+        if not all(items):
+            continue
+        numbers = []
+        for item in items:
+            assert item is not None
+            first = int(item.group(1))
+            last = int(item.group(2)) if item.group(2) else first
+            # Clamped so a stray "[1-9999]" cannot become a huge loop.
+            numbers += range(max(first, 1), min(last, n_sources) + 1)
+        if numbers:
+            out.append((match, numbers))
+    return out
+
+
 def find_citations(text: str, n_sources: int) -> list[int]:
     """Source numbers cited in `text` ([1], [1, 2], [1][3], [2-3]), first appearance first, deduplicated.
 
     Numbers outside 1..n_sources are ignored; so is a bracket holding anything but numbers and ranges.
     """
-    cited: list[int] = []
-    seen: set[int] = set()
-    for match in _BRACKET.finditer(text):
-        items = [_ITEM.match(part) for part in _SEPARATOR.split(match.group(1))]
-        if not all(items):
-            continue
-        for item in items:
-            assert item is not None
-            first = int(item.group(1))
-            last = int(item.group(2)) if item.group(2) else first
-            if last < first:
-                continue
-            # Clamped so a stray "[1-9999]" cannot become a huge loop.
-            for n in range(max(first, 1), min(last, n_sources) + 1):
-                if n not in seen:
-                    seen.add(n)
-                    cited.append(n)
-    return cited
+    return list(dict.fromkeys(n for _, numbers in _citation_brackets(text, n_sources) for n in numbers))
+
+
+def recite(text: str, n: int, n_sources: int) -> str:
+    """`text` citing source n: in place of its first citation, its other citations dropped; at its end when
+    it cites none. Brackets that cite nothing ("array[0]", a paper's "[42]") stay as they are."""
+    brackets = [m for m, _ in _citation_brackets(text, n_sources)]
+    if not brackets:
+        return f"{text} [{n}]"
+    out, pos = [], 0
+    for i, m in enumerate(brackets):
+        out.append(text[pos : m.start()].rstrip() if i else text[pos : m.start()])
+        out.append(f"[{n}]" if i == 0 else "")
+        pos = m.end()
+    return "".join(out) + text[pos:]
 
 
 def clean_reply(text: str) -> str:
@@ -306,14 +321,6 @@ def supported(text: str, blocks: list[EvidenceBlock], question: str, *, min_shar
     held = held_terms(new, evidence)
     evidence_numbers = set(re.findall(r"\d+", evidence))
     return len(held) / len(new) >= min_share and numbers <= evidence_numbers
-
-
-def recite(text: str, n: int) -> str:
-    """`text` citing [n]: in place of its first citation, the others dropped; at its end when it has none."""
-    first = _CITATION_MARK.search(text)
-    if first is None:
-        return f"{text} [{n}]"
-    return f"{text[: first.start()]} [{n}]{_CITATION_MARK.sub('', text[first.end() :])}"
 
 
 def restated_source(
@@ -480,7 +487,7 @@ class Answerer:
         if cfg.cite_restated:  # uncited, or citing a passage that does not hold it ("(SQuAD and SUBJQA) [3]")
             n = restated_source(text, prompt.blocks, cited=cited)
             if n is not None:
-                text, cited = recite(text, n), [n]
+                text, cited = recite(text, n, len(sources)), [n]
         answer_tokens = stream.completion_tokens or (self.llm.count_tokens(raw) if raw else 0)
         seconds = (end - start) / 1e9
         answer = Answer(

@@ -269,7 +269,9 @@ def test_a_reply_citing_a_passage_that_does_not_hold_it_is_cited_to_the_one_that
     miscited = ScriptedModel("The capital of Freedonia is Blorbville, a port [2].")
     answer = Answerer(FakeSearcher(hits), miscited, HashEmbedder()).ask("What is the capital of Freedonia?")
     assert answer.text == "The capital of Freedonia is Blorbville, a port [1]." and answer.cited == [1]
-    assert recite("A port [2], on the coast [2][3].", 1) == "A port [1], on the coast." and recite("A port.", 1) == "A port. [1]"
+    assert recite("A port [2], on the coast [2][3].", 1, 3) == "A port [1], on the coast."
+    assert recite("A port.", 1, 3) == "A port. [1]"
+    assert recite("Use array[0] as in [42].", 1, 3) == "Use array[0] as in [42]. [1]"  # no citations there
 
 
 # -- Answerer without the model ----------------------------------------------------------------------
