@@ -358,7 +358,9 @@ class AnswerConfig:
     quick_min_score: float = MIN_QUICK_SCORE
     decline: bool = True  # False: always ask the model
     decline_policy: DeclinePolicy | None = None  # None: the one fitted for the embedder (core.decline)
-    cite_restated: bool = True  # a reply that restates one evidence block, uncited or miscited, cites it
+    # A reply that restates one evidence block, uncited or miscited, cites it; one that restates none and
+    # cites nothing gives way to the quick answer.
+    cite_restated: bool = True
     # A reply that adds words or numbers the evidence does not hold was made up: the quick answer replaces it.
     min_evidence_share: float = MIN_EVIDENCE_SHARE
 
@@ -488,6 +490,11 @@ class Answerer:
             n = restated_source(text, prompt.blocks, cited=cited)
             if n is not None:
                 text, cited = recite(text, n, len(sources)), [n]
+            elif not cited and quick is not None and finished:
+                # A reply that neither cites nor restates a passage cannot show where it comes from ("The
+                # answer is: 7."); the quick answer can. (None of 8 such replies in four blind runs stated
+                # the fact.)
+                text, cited = f"{quick.text} [{quick.n}]", [quick.n]
         answer_tokens = stream.completion_tokens or (self.llm.count_tokens(raw) if raw else 0)
         seconds = (end - start) / 1e9
         answer = Answer(

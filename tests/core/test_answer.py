@@ -412,6 +412,15 @@ def test_uncited_restatement_is_cited_and_echoed_turns_are_cut() -> None:
     assert off.cited == []
 
 
+def test_a_reply_that_shows_no_source_gives_way_to_the_quick_answer() -> None:
+    hits = [make_hit(0, "The capital of Freedonia is Blorbville, a port of 7 quays on the coast.")]
+    answer = Answerer(FakeSearcher(hits), ScriptedModel("Blorbville, 7."), HashEmbedder()).ask(
+        "What is the capital of Freedonia?"
+    )
+    assert answer.quick_answer is not None
+    assert answer.text == f"{answer.quick_answer.text} [1]" and answer.cited == [1]
+
+
 def test_a_made_up_reply_is_replaced_by_the_quick_answer() -> None:
     hits = [make_hit(0, "The capital of Freedonia is Blorbville, a port on the coast.")]
     invented = ScriptedModel("Freedonia is famous for its wine, its opera and its mountain railways [1].")
