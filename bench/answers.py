@@ -289,8 +289,8 @@ def build_index(docs: Path, settings: Any, embedder: Any, *, rebuild: bool = Fal
             (unembedded,) = con.execute("SELECT count(*) FROM chunks WHERE NOT embedded").fetchone()
         finally:
             con.close()
-    # Synced every time (seconds when nothing changed): a file the index's migrations marked to be read
-    # again (core.db) is read here. On a busy 2-core machine the 252-page PDF takes over the default 60 s to
+    # Synced every time (seconds when nothing changed): a file the indexer marks to be read again (text read
+    # before ligatures were letters, core.store.mark_ligature_documents) is read here. On a busy 2-core machine the 252-page PDF takes over the default 60 s to
     # read: a failure would silently drop its questions' answers, so failures are read again, patiently.
     patient = dataclasses.replace(settings, extract_timeout_s=max(settings.extract_timeout_s, 900.0))
     start = time.monotonic()

@@ -37,7 +37,7 @@ _ASKS_DATE = re.compile(
 _FILLER = r"(?:\s+(?!(?:the|a|an|of|to|in|for|on|with|by|do|does|did)\b)[\w.'’-]+){0,3}?"
 _WHAT = r"(?:what|which)(?:['’]s)?\b"  # "What's the oldest GCC version ...?" asks as "What is" does
 _ASKS_NUMBER = re.compile(
-    r"\bhow (?:many|much|long|large|big|old|far|often|fast|tall|heavy)\b|"
+    r"\bhow (?:many|much|large|big)\b|\bhow long ago\b|"  # the other "how ...?" ask for a measure, first
     # "What is the default port ...?", "Which batch size ...?": the measure is what the question is about
     # (the noun phrase it opens with; "What keeps the rate ...?" asks for something else)
     r"^\s*" + _WHAT + r"(?:\s+(?:is|was|are|were|does|did))?(?:\s+the)?" + _FILLER + r"\s+"
@@ -160,7 +160,8 @@ def _measure_words(text: str) -> list[str]:
 def holds_measure(text: str, question: str) -> bool:
     """Whether `text` holds a number with a unit (or one unit: "a mile") that the question does not, or a
     default; for "how old", an age said without one."""
-    if _ONE_UNIT.search(text) or ("often" in question.lower() and _FREQUENCY.search(text)):
+    often = re.search(r"\bhow often\b", question, re.IGNORECASE)
+    if _ONE_UNIT.search(text) or (often and _FREQUENCY.search(text)):
         return True
     old = bool(re.search(r"\bhow old\b", question, re.IGNORECASE))
     if old and _BARE_AGE.search(text):

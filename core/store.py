@@ -216,7 +216,7 @@ def replace_document(
         conn.executemany("INSERT INTO chunks_fts(rowid, text, title, path) VALUES (?, ?, ?, ?)", fts_rows)
         keyword_index.add(conn, fts_rows)
         if kept:
-            store_vectors(conn, [], np.zeros((0, 0), dtype=np.float32), kept)  # before the old rows go
+            copy_vectors(conn, kept)  # before the old rows take their vectors with them
         conn.executemany("DELETE FROM chunks WHERE id = ?", [(chunk_id,) for chunk_id in old_ids])
     return doc_id
 
@@ -405,30 +405,39 @@ def store_vectors(
     with conn:
         active = vector_index.active_table(conn) or vector_index.LEGACY_TABLE
         target = vector_index.rebuild_target(conn)
-
-        def tables(chunk_id: int) -> list[str]:
-            # During a rebuild, ids it has already copied go into its new table too.
-            return [active, target[0]] if target and chunk_id <= target[2] else [active]
-
         for chunk_id, vec in zip(ids, vectors, strict=True):
             if not conn.execute("SELECT 1 FROM chunks WHERE id = ? AND embedded = 0", (chunk_id,)).fetchone():
                 continue
             blob = vec.astype(np.float32).tobytes()
             vector_index.revive(conn, chunk_id)
-            for table in tables(chunk_id):
+            for table in _vector_tables(active, target, chunk_id):
                 conn.execute(f"INSERT INTO {table}(rowid, embedding) VALUES (?, ?)", (chunk_id, blob))
             conn.execute("UPDATE chunks SET embedded = 1 WHERE id = ?", (chunk_id,))
+        copy_vectors(conn, copies)
+
+
+def copy_vectors(conn: apsw.Connection, copies: dict[int, int]) -> None:
+    """Give each chunk id of `copies` the stored vector of the chunk it maps to (same text), in one
+    transaction; a chunk deleted meanwhile, or one with a vector already, is skipped."""
+    with conn:
+        active = vector_index.active_table(conn) or vector_index.LEGACY_TABLE
+        target = vector_index.rebuild_target(conn)
         for chunk_id, source_id in copies.items():
             if not conn.execute("SELECT 1 FROM chunks WHERE id = ? AND embedded = 0", (chunk_id,)).fetchone():
                 continue
             vector_index.revive(conn, chunk_id)
-            for table in tables(chunk_id):
+            for table in _vector_tables(active, target, chunk_id):
                 conn.execute(
                     f"INSERT INTO {table}(rowid, embedding)"
                     f" SELECT ?, embedding FROM {active} WHERE rowid = ?",
                     (chunk_id, source_id),
                 )
             conn.execute("UPDATE chunks SET embedded = 1 WHERE id = ?", (chunk_id,))
+
+
+def _vector_tables(active: str, target: tuple[str, str, int] | None, chunk_id: int) -> list[str]:
+    # During a rebuild, ids it has already copied go into its new table too.
+    return [active, target[0]] if target and chunk_id <= target[2] else [active]
 
 
 # --- status -------------------------------------------------------------------------------------------------
