@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from almanac.core.decline import (
     CALIBRATED,
@@ -238,6 +240,22 @@ def test_a_missing_value_declines_whatever_the_similarity():
     assert not DeclinePolicy(check_kind=False).declines(strong)
     found = assess([hit(1, text + " It came out in March 2021.", 0.2)], ranked, "When was the Zephyr router released?")
     assert found.kind_found is not False  # the ranked sentences still point into the same passage
+
+
+def test_the_section_name_counts_for_the_kind_of_value():
+    """Reference pages name the thing in the heading and the sentence only points at it ("this variable")."""
+    text = "Valid values: a filename\n\nIf this environment variable is set then HTTPX will load CA certificates."
+    question = "Which environment variable makes HTTPX load its CA certificates from a file?"
+    bare = hit(1, text, 0.2)
+    under = dataclasses.replace(bare, heading="Environment Variables > `SSL_CERT_FILE`")
+    for h, found in ((bare, False), (under, True)):
+        ranked = rank_sentences(question, [(1, h)], None)
+        assert assess([h], ranked, question).kind_found is found
+    numbered = dataclasses.replace(bare, heading="Results > 6.2 Discussion")  # a section number is no value
+    question = "How large is the CA certificates file HTTPX loads?"
+    ranked = rank_sentences(question, [(1, numbered)], None)
+    assert assess([numbered], ranked, question).kind == "number"
+    assert assess([numbered], ranked, question).kind_found is False
 
 
 @pytest.mark.slow
