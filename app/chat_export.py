@@ -41,7 +41,8 @@ def _turn(turn: Turn) -> list[str]:
         return lines
     quick = answer.quick_answer  # the sentence from the files shown above the model's words
     if quick is not None:
-        lines += [f"> From your files: “{_one_line(quick.text)}” [{quick.n}]", ""]
+        quoted = " ".join(f"“{_one_line(p.text)}” [{p.n}]" for p in quick.parts)
+        lines += [f"> From your files: {quoted}", ""]
     lines += [answer.text.strip() or "*(empty answer)*", ""]
     if answer.stopped in STOPPED_NOTES:
         lines += [f"*{STOPPED_NOTES[answer.stopped]}*", ""]

@@ -203,7 +203,7 @@ class ChatSession(QObject):
 
     def _quick_answer(self, found: QuickAnswerFound) -> None:
         if self._pending is not None and self._pending[0] is self.current:
-            self.chat.show_quick_answer(found.quick_answer, found.source)
+            self.chat.show_quick_answer(found.quick_answer, [found.source, found.also_source])
 
     def _answered(self, answer: object) -> None:
         if self._pending is None:

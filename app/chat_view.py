@@ -112,7 +112,7 @@ class ChatView(QWidget):
         self._selected: int | None = None
         self._streaming = False
         self._stream_text = ""
-        self._stream_quick: tuple[QuickAnswer, Source] | None = None
+        self._stream_quick: tuple[QuickAnswer, list[Source | None]] | None = None
         self._stream_pos = 0
         self._answering = False
 
@@ -171,11 +171,12 @@ class ChatView(QWidget):
             self._stream_quick = None
         self._render_all(scroll_to_end=True)
 
-    def show_quick_answer(self, quick: QuickAnswer, source: Source) -> None:
-        """The quick answer of the answer being written, shown above it at once."""
+    def show_quick_answer(self, quick: QuickAnswer, sources: list[Source | None]) -> None:
+        """The quick answer of the answer being written, shown above it at once; `sources`: those of its
+        parts (QuickAnswer.parts), None where not known."""
         if not self._streaming:
             return
-        self._stream_quick = (quick, source)
+        self._stream_quick = (quick, sources)
         self._render_all()
 
     def select_turn(self, index: int | None) -> None:
@@ -230,8 +231,10 @@ class ChatView(QWidget):
             if turn.answer is not None:
                 quick = turn.answer.quick_answer
                 if quick is not None and 0 < quick.n <= len(turn.answer.sources):
-                    self._insert_quick_answer(cursor, quick, turn.answer.sources[quick.n - 1], i)
-                    if turn.answer.text == f"{quick.text} [{quick.n}]":  # the model's reply was set aside
+                    sources = turn.answer.sources
+                    of_parts = [sources[p.n - 1] if 0 < p.n <= len(sources) else None for p in quick.parts]
+                    self._insert_quick_answer(cursor, quick, of_parts, i)
+                    if turn.answer.text == quick.cited_text():  # the model's reply was set aside
                         self._insert_footer(cursor, i)
                         continue
                 self._insert_answer_text(cursor, turn.answer.text or "*(no answer)*", i)
@@ -270,16 +273,22 @@ class ChatView(QWidget):
         cursor.insertMarkdown(linkify_citations(text, turn), MARKDOWN)
 
     def _insert_quick_answer(
-        self, cursor: QTextCursor, quick: QuickAnswer, source: Source, turn: int
+        self, cursor: QTextCursor, quick: QuickAnswer, sources: list[Source | None], turn: int
     ) -> None:
-        """'From your files:' and the sentence, quoted, with its [n] as a link; the answer goes below."""
+        """'From your files:' and the sentence, quoted, with its [n] as a link and where it is (a second
+        sentence on its own line); the answer goes below."""
         cursor.setBlockFormat(QTextBlockFormat())
         label = self._muted()
         label.setFontWeight(QFont.Weight.Bold)
         cursor.insertText("From your files: ", label)
-        cursor.insertText(f"“{quick.text}” ", self._quote())
-        self._insert_link(cursor, f"[{quick.n}]", f"cite:{turn}/{quick.n}")
-        cursor.insertText(f"  {location_of(source)}", self._muted())
+        for i, (part, source) in enumerate(zip(quick.parts, sources, strict=False)):
+            if i:
+                cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+                cursor.insertText("Also: ", label)
+            cursor.insertText(f"“{part.text}” ", self._quote())
+            self._insert_link(cursor, f"[{part.n}]", f"cite:{turn}/{part.n}")
+            if source is not None:
+                cursor.insertText(f"  {location_of(source)}", self._muted())
         block = QTextBlockFormat()
         block.setTopMargin(6)
         cursor.insertBlock(block, QTextCharFormat())

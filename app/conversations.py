@@ -84,7 +84,7 @@ def answer_from_json(data: dict[str, Any]) -> Answer:
     values["cited"] = [int(n) for n in data.get("cited", [])]
     values["attempts"] = [Attempt(**_pick(Attempt, a)) for a in data.get("attempts", [])]
     quick = data.get("quick_answer")
-    values["quick_answer"] = QuickAnswer(**_pick(QuickAnswer, quick)) if quick else None
+    values["quick_answer"] = QuickAnswer.from_dict(quick) if quick else None
     return Answer(**values)
 
 

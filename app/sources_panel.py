@@ -382,7 +382,8 @@ class SourcesPanel(QWidget):
     def _quick_span(self, source: Source) -> tuple[int, int] | None:
         """Where the answer's quick answer is in this source's passage, if it comes from this source."""
         quick = self._answer.quick_answer if self._answer is not None else None
-        return (quick.start, quick.end) if quick is not None and quick.n == source.n else None
+        parts = [p for p in quick.parts if p.n == source.n] if quick is not None else []
+        return (parts[0].start, parts[0].end) if parts else None
 
     def _terms(self, hit: Hit) -> set[str]:
         return {hit.snippet[s:e].lower() for s, e in hit.snippet_marks}

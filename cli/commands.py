@@ -145,7 +145,7 @@ def cmd_ask(lib: Library, args: argparse.Namespace, cancel: CancelToken) -> int:
 
     def show(event: AskEvent) -> None:
         if isinstance(event, QuickAnswerFound):
-            print(f"Quick answer: {event.quick_answer.text} [{event.quick_answer.n}]\n", flush=True)
+            print(f"Quick answer: {event.quick_answer.cited_text()}\n", flush=True)
         elif isinstance(event, TokensArrived):
             print(event.text, end="", flush=True)
 

@@ -167,6 +167,13 @@ class SourcesFound:
 class QuickAnswerFound:
     quick_answer: QuickAnswer
     source: Source
+    also_source: Source | None = None  # the source of quick_answer.also
+
+
+def quick_answer_found(quick: QuickAnswer, sources: list[Source]) -> QuickAnswerFound:
+    also = quick.also
+    also_source = sources[also.n - 1] if also is not None and 0 < also.n <= len(sources) else None
+    return QuickAnswerFound(quick, sources[quick.n - 1], also_source)
 
 
 @dataclass(frozen=True)
@@ -430,7 +437,7 @@ class Answerer:
         if decision.reason is not None:
             return partial("declined", declined_text(decision.reason), sources)
         if quick is not None:
-            emit(QuickAnswerFound(quick, sources[quick.n - 1]))
+            emit(quick_answer_found(quick, sources))
         if cancel is not None and cancel():
             return self._with_quick(partial("cancelled", sources=sources), quick)
 
@@ -492,7 +499,7 @@ class Answerer:
         unsourced = cfg.cite_restated and not cited
         made_up = not supported(text, prompt.blocks, question, min_share=share)
         if quick is not None and finished and (unsourced or made_up):
-            text, cited = f"{quick.text} [{quick.n}]", [quick.n]
+            text, cited = quick.cited_text(), list(dict.fromkeys(p.n for p in quick.parts))
         answer_tokens = stream.completion_tokens or (self.llm.count_tokens(raw) if raw else 0)
         seconds = (end - start) / 1e9
         answer = Answer(

@@ -431,7 +431,7 @@ def answer_from_payload(question: str, hit: CacheHit, timings: Timings) -> Answe
     for s in p["sources"]:
         fields = dict(s["hit"], snippet_marks=[tuple(m) for m in s["hit"]["snippet_marks"]])
         sources.append(Source(s["n"], Hit(**fields)))
-    quick = QuickAnswer(**p["quick_answer"]) if p["quick_answer"] else None
+    quick = QuickAnswer.from_dict(p["quick_answer"]) if p["quick_answer"] else None
     return Answer(
         question=question,
         text=p["text"],

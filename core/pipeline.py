@@ -20,9 +20,9 @@ from .answer import (
     Answerer,
     ChatModel,
     EventFn,
-    QuickAnswerFound,
     SourcesFound,
     TokensArrived,
+    quick_answer_found,
 )
 from .answer_cache import (
     AnswerCache,
@@ -289,5 +289,5 @@ def _replay(answer: Answer, on_event: EventFn | None) -> None:
     on_event(SourcesFound(answer.sources))
     quick = answer.quick_answer
     if quick is not None and 0 < quick.n <= len(answer.sources):
-        on_event(QuickAnswerFound(quick, answer.sources[quick.n - 1]))
+        on_event(quick_answer_found(quick, answer.sources))
     on_event(TokensArrived(answer.text))

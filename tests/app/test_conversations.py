@@ -12,6 +12,7 @@ from almanac.app.conversations import (
     new_conversation,
     title_from,
 )
+from almanac.core.quick_answer import QuickAnswer
 from app_helpers import make_answer
 
 
@@ -19,6 +20,14 @@ def test_answer_round_trips_through_json():
     answer = make_answer()
     again = answer_from_json(json.loads(json.dumps(answer_to_json(answer))))
     assert again == answer
+
+
+def test_a_two_sentence_quick_answer_round_trips():
+    answer = make_answer()
+    second = QuickAnswer("Basil wants less.", 2, 0, 17, 0.6)
+    answer.quick_answer = QuickAnswer("The tomato plants need watering every morning.", 1, 0, 46, 0.7, second)
+    again = answer_from_json(json.loads(json.dumps(answer_to_json(answer))))
+    assert again.quick_answer == answer.quick_answer and again.quick_answer.also == second
 
 
 def test_answer_from_json_ignores_unknown_fields():

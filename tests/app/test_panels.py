@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from almanac.app.chat_view import ChatView, linkify_citations
 from almanac.app.conversations import Turn
 from almanac.app.sources_panel import SourcesPanel, marked_html, why_ranked
 from almanac.app.status_bar import describe
 from almanac.app.timing_panel import TimingPanel
+from almanac.core.answer import Source
 from almanac.core.indexer import Progress
+from almanac.core.quick_answer import QuickAnswer
 from app_helpers import make_answer
 from PySide6.QtCore import Qt, QUrl
 
@@ -71,6 +75,25 @@ def test_chat_view_renders_markdown_and_reports_clicks(qtbot):
     with qtbot.waitSignal(view.citationClicked) as blocker:
         view.transcript.anchorClicked.emit(QUrl("cite:0/1"))
     assert blocker.args == [0, 1]
+
+
+def test_a_two_sentence_quick_answer_shows_each_with_its_source(qtbot):
+    answer = make_answer()
+    basil = dataclasses.replace(answer.sources[0].hit, path="/docs/basil.md", text="Basil wants less water.")
+    answer.sources.append(Source(2, basil))
+    second = QuickAnswer("Basil wants less water.", 2, 0, 23)
+    answer.quick_answer = QuickAnswer("The tomato plants need watering every morning.", 1, 0, 46, also=second)
+    answer.text = answer.quick_answer.cited_text()  # the model's reply was set aside for it
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.set_turns([Turn("How often?", answer)], selected=0)
+    text = view.plain_text()
+    assert "From your files: “The tomato plants need watering every morning.” [1]  garden.md" in text
+    assert "Also: “Basil wants less water.” [2]  basil.md" in text
+    assert text.count("Basil wants less water.") == 1  # the reply it stood in for is not repeated
+    with qtbot.waitSignal(view.citationClicked) as blocker:
+        view.transcript.anchorClicked.emit(QUrl("cite:0/2"))
+    assert blocker.args == [0, 2]
 
 
 def test_enter_sends_and_shift_enter_adds_a_line(qtbot):

@@ -108,6 +108,9 @@ def test_markdown_marks_cited_sources_and_failed_turns():
     assert "1. [garden.md](<file:///docs/garden.md>) — Garden notes *(cited)*" in text
     assert "   > …need watering every morning." in text
     assert "## And?\n\n*No answer: Stopped before the answer began.*" in text
+    answer.quick_answer.also = QuickAnswer("Basil wants less.", 2, 0, 17)  # a second sentence, its own [n]
+    text = conversation_markdown(conv, now=0)
+    assert "> From your files: “The tomato plants need watering every morning.” [1] “Basil wants less.” [2]" in text
     assert suggested_name(Conversation(id="x", title='a/b: "c"?')) == "a b c.md"
 
 

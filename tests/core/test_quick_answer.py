@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from almanac.core.embedding import HashEmbedder
 from almanac.core.hits import Hit
-from almanac.core.quick_answer import content_terms, pick_quick_answer, rank_sentences, stem
+from almanac.core.quick_answer import (
+    SECOND_WITHIN,
+    QuickAnswer,
+    ScoredSentence,
+    content_terms,
+    pick_quick_answer,
+    rank_sentences,
+    stem,
+)
+from almanac.core.sentences import Span
 
 
 def hit(n: int, text: str) -> Hit:
@@ -81,3 +92,31 @@ def test_nothing_qualifies_below_the_threshold():
     ranked = rank_sentences("bananas potassium", [(1, TIMEOUTS)], HashEmbedder())
     assert pick_quick_answer(ranked, [(1, TIMEOUTS)], min_score=0.45) is None
     assert pick_quick_answer([], [], min_score=0.0) is None
+
+
+def scored(n: int, hit_: Hit, sentence: str, score: float) -> ScoredSentence:
+    start = hit_.text.index(sentence)
+    return ScoredSentence(n, Span(start, start + len(sentence)), sentence, score=score)
+
+
+def test_a_second_sentence_that_scores_nearly_as_well_comes_along():
+    """The best two sentences often score alike, and the second is as often the answer: it is shown too,
+    with its own source and span; one scoring much less, or saying the same again, is not."""
+    sources = [(1, TIMEOUTS), (2, POOL)]
+    first = "The default behavior is to raise a TimeoutException after 5 seconds of network inactivity."
+    other = "Keep-alive connections expire after a while."
+    close = [scored(1, TIMEOUTS, first, 0.9), scored(2, POOL, other, 0.9 - SECOND_WITHIN + 0.01)]
+    quick = pick_quick_answer(close, sources)
+    assert quick is not None and quick.also is not None and [p.n for p in quick.parts] == [1, 2]
+    assert POOL.text[quick.also.start : quick.also.end] == other == quick.also.text
+    assert quick.cited_text() == f"{first} [1] {other} [2]"
+    assert quick.to_json() == {"text": first, "n": 1, "also": {"text": other, "n": 2}}
+    assert QuickAnswer.from_dict(dataclasses.asdict(quick)) == quick  # as the answer cache saves it
+
+    far = [close[0], scored(2, POOL, other, 0.9 - SECOND_WITHIN - 0.01)]
+    assert pick_quick_answer(far, sources).also is None
+    below = [scored(1, TIMEOUTS, first, 0.5), scored(2, POOL, other, 0.44)]  # under MIN_QUICK_SCORE
+    assert pick_quick_answer(below, sources).also is None
+    overlapping = hit(3, TIMEOUTS.text)  # overlapping chunks hold a sentence twice
+    again = [close[0], scored(3, overlapping, first, 0.9)]
+    assert pick_quick_answer(again, [*sources, (3, overlapping)]).also is None
