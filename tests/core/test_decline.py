@@ -99,6 +99,12 @@ def test_margin_is_the_weighted_sum():
         ("What is the version of bash it covers?", "version"),
         ("Which version control system holds the sources?", None),  # a system, not a version
         ("What is Mr. Knightley's income a year?", "money"),
+        # the first question word decides: a way or a reason is no value, whatever the clauses name
+        ("With the -jp profiler, how do I see how much time each line takes?", None),
+        ("How can I tell how many jobs are running?", None),
+        ("Why does the first request take 5 seconds?", None),
+        ("Do the docs say how many retries HTTPX makes?", "number"),  # yes/no, asking for the number
+        ("How is the default timeout set?", "default"),
     ],
 )
 def test_the_kind_of_value_a_question_asks_for(question, kind):
