@@ -242,6 +242,8 @@ _NEW_TURN = re.compile(r"(?:^|(?<=\n)|(?<=[.!?]\s))\s*(?:Question|QUESTION|Q|Sou
 _ANSWER_LABEL = re.compile(r"^\s*(?:A|Answer)\s*:\s*", re.IGNORECASE)
 # A copied evidence label: "[2] (httpx-quickstart.md, page 3) The text" -> "The text [2]".
 _COPIED_LABEL = re.compile(r"^\s*\[(\d{1,3})\]\s*\([^)\n]{1,100}\)\s*(.*)$", re.MULTILINE)
+# A copied Markdown heading mark: "## Basic authentication HTTP basic ..." would show the reply as a title.
+_HEADING_MARK = re.compile(r"^[ \t]*#{1,6}[ \t]+", re.MULTILINE)
 
 
 def _citation_brackets(text: str, n_sources: int) -> list[tuple[re.Match[str], list[int]]]:
@@ -286,11 +288,14 @@ def recite(text: str, n: int, n_sources: int) -> str:
 
 
 def clean_reply(text: str) -> str:
-    """The model's reply without an invented next turn, an "Answer:" label or copied source labels."""
+    """The model's reply without an invented next turn, an "Answer:" label, copied source labels or
+    heading marks."""
     turn = _NEW_TURN.search(text)
     if turn is not None and turn.start() > 0:
         text = text[: turn.start()]
     text = _ANSWER_LABEL.sub("", text)
+    parts = text.split("```")  # outside code only: "# a comment" in a shell example stays
+    text = "```".join(_HEADING_MARK.sub("", p) if i % 2 == 0 else p for i, p in enumerate(parts))
     text = _COPIED_LABEL.sub(lambda m: f"{m.group(2).rstrip()} [{m.group(1)}]".strip(), text)
     return text.strip()
 

@@ -241,6 +241,11 @@ def test_answer_to_json_is_serializable() -> None:
         ),
         ("It is Blorbville [1]. Sources: [1] atlas", "It is Blorbville [1]."),
         ("Question: what?", "Question: what?"),  # nothing before it: better shown than emptied
+        ("## Basic authentication HTTP basic authentication is unencrypted. [4]",
+         "Basic authentication HTTP basic authentication is unencrypted. [4]"),  # not shown as a title
+        ("It is Blorbville [1].\n### Capital\nSince 1901.", "It is Blorbville [1].\nCapital\nSince 1901."),
+        ("Use `#include` and C# [2].", "Use `#include` and C# [2]."),
+        ("## Set it [1]:\n```sh\n# the proxy\nexport HTTP_PROXY=x\n```", "Set it [1]:\n```sh\n# the proxy\nexport HTTP_PROXY=x\n```"),
     ],
 )
 def test_clean_reply(raw: str, clean: str) -> None:
