@@ -475,7 +475,7 @@ class NewPipeline:
         if not hasattr(ans, "quick_answer"):
             return run, None
         by_n = {s.n: s.hit.path for s in ans.sources}
-        parts = quick.parts if quick is not None else []
+        parts = getattr(quick, "parts", [quick]) if quick is not None else []  # before QuickAnswer.also: one
         quick_run = Run(
             text=" ".join(p.text for p in parts),
             declined=quick is None,
@@ -526,7 +526,7 @@ class QuickPipeline:
         declined = not hits or decision.reason is not None
         ms = (time.perf_counter() - start) * 1000
         shown = quick is not None and not declined
-        parts = quick.parts if quick is not None and shown else []
+        parts = getattr(quick, "parts", [quick]) if quick is not None and shown else []
         run = Run(  # declined as the new pipeline would; no quick answer is then no fact, not a decline
             text=" ".join(p.text for p in parts),
             declined=declined,
