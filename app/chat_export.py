@@ -40,9 +40,9 @@ def _turn(turn: Turn) -> list[str]:
         lines += [f"*No answer: {turn.error or 'none was written.'}*", ""]
         return lines
     quick = answer.quick_answer  # the sentence from the files shown above the model's words
-    if quick is not None:
-        quoted = " ".join(f"“{_one_line(p.text)}” [{p.n}]" for p in quick.parts)
-        lines += [f"> From your files: {quoted}", ""]
+    if quick is not None:  # as the chat shows it: a second sentence on an "Also:" line
+        quoted = [f"“{_one_line(p.text)}” [{p.n}]" for p in quick.parts]
+        lines += [f"> From your files: {quoted[0]}", *(f">\n> Also: {q}" for q in quoted[1:]), ""]
     lines += [answer.text.strip() or "*(empty answer)*", ""]
     if answer.stopped in STOPPED_NOTES:
         lines += [f"*{STOPPED_NOTES[answer.stopped]}*", ""]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import html
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from almanac.core.answer import Answer, Source
@@ -81,15 +82,28 @@ def term_marks(text: str, terms: set[str]) -> list[tuple[int, int]]:
     return term_spans(text, terms) if terms else []
 
 
-def shaded_html(text: str, start: int, end: int, terms: set[str], shade: str, *, anchor: str = "") -> str:
-    """`text` as HTML with [start, end) on a `shade` background (after an anchor, if named) and the words
-    starting with one of `terms` marked; the whole text plain-marked when the range is empty."""
-    if not 0 <= start < end <= len(text):
-        return marked_html(text, term_marks(text, terms))
-    parts = [text[:start], text[start:end], text[end:]]
-    before, inner, after = (marked_html(part, term_marks(part, terms)) for part in parts)
-    name = f'<a name="{anchor}"></a>' if anchor else ""
-    return f'{before}{name}<span style="background-color:{shade};">{inner}</span>{after}'
+def shaded_html(
+    text: str, ranges: Sequence[tuple[int, int]], terms: set[str], shade: str, *, anchor: str = ""
+) -> str:
+    """`text` as HTML with each [start, end) of `ranges` on a `shade` background (the first after an anchor,
+    if named) and the words starting with one of `terms` marked; ranges outside the text are left out."""
+
+    def marked(part: str) -> str:
+        return marked_html(part, term_marks(part, terms))
+
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(r for r in ranges if 0 <= r[0] < r[1] <= len(text)):
+        start = max(start, pos)  # overlapping ranges shade once
+        if start >= end:
+            continue
+        out.append(marked(text[pos:start]))
+        if anchor and not pos:
+            out.append(f'<a name="{anchor}"></a>')
+        out.append(f'<span style="background-color:{shade};">{marked(text[start:end])}</span>')
+        pos = end
+    out.append(marked(text[pos:]))
+    return "".join(out)
 
 
 def find_passage(document: str, hit: Hit) -> int:
@@ -344,7 +358,7 @@ class SourcesPanel(QWidget):
             f"{'' if cited else '<br><i>Given to the model but not cited in the answer.</i>'}</p>"
             f"<p>{marked_html(hit.snippet, hit.snippet_marks)}</p>"
         )
-        self._show_passage(hit, self._quick_span(source))
+        self._show_passage(hit, self._quick_spans(source))
         kind = kind_of(Path(path_from_db(hit.path)))
         if hit.page is not None and kind == "pdf" and self._show_pdf(hit):
             if self._pdf_page_is_scan():
@@ -355,7 +369,7 @@ class SourcesPanel(QWidget):
             self._request_scan(hit)  # its text is OCR's: the document text is the passage's
         elif self.text_loader is not None and kind != "pdf":
             serial = self._serial
-            quick = self._quick_span(source)
+            quick = self._quick_spans(source)
             self.text_loader(hit.path, lambda text: self._show_document(serial, hit, text, quick))
 
     def _pdf_page_is_scan(self) -> bool:
@@ -379,11 +393,10 @@ class SourcesPanel(QWidget):
         self.scan_view.show_page(page, QColor(self._shade()))
         self.preview.setCurrentWidget(self.scan_view)
 
-    def _quick_span(self, source: Source) -> tuple[int, int] | None:
-        """Where the answer's quick answer is in this source's passage, if it comes from this source."""
+    def _quick_spans(self, source: Source) -> list[tuple[int, int]]:
+        """Where the answer's quick answer is in this source's passage: its sentences that come from it."""
         quick = self._answer.quick_answer if self._answer is not None else None
-        parts = [p for p in quick.parts if p.n == source.n] if quick is not None else []
-        return (parts[0].start, parts[0].end) if parts else None
+        return [(p.start, p.end) for p in quick.parts if p.n == source.n] if quick is not None else []
 
     def _terms(self, hit: Hit) -> set[str]:
         return {hit.snippet[s:e].lower() for s, e in hit.snippet_marks}
@@ -393,22 +406,19 @@ class SourcesPanel(QWidget):
         base, accent = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Highlight)
         return _mix(base, accent, 0.18)  # a tint that follows light and dark palettes
 
-    def _show_passage(self, hit: Hit, quick: tuple[int, int] | None = None) -> None:
-        """The whole chunk, the quick answer's sentence (else the snippet's window) shaded and the query
+    def _show_passage(self, hit: Hit, quick: Sequence[tuple[int, int]] = ()) -> None:
+        """The whole chunk, the quick answer's sentences (else the snippet's window) shaded and the query
         terms marked."""
         text = hit.text
         window = hit.snippet.strip("…")
         start = text.find(window) if window else -1
-        end = start + len(window)
-        if quick is not None:
-            start, end = quick
-        body = shaded_html(text, start, end, self._terms(hit), self._shade())
+        body = shaded_html(text, quick or [(start, start + len(window))], self._terms(hit), self._shade())
         self.passage.setHtml(f'<div style="white-space: pre-wrap;">{body}</div>')
 
     def _show_document(
-        self, serial: int, hit: Hit, text: str | None, quick: tuple[int, int] | None = None
+        self, serial: int, hit: Hit, text: str | None, quick: Sequence[tuple[int, int]] = ()
     ) -> None:
-        """The document's text around the passage, the passage (or the quick answer's sentence in it)
+        """The document's text around the passage, the passage (or the quick answer's sentences in it)
         shaded and scrolled into view."""
         if serial != self._serial or text is None:
             return  # another source is shown now, or the file cannot be read: the passage stays
@@ -417,10 +427,8 @@ class SourcesPanel(QWidget):
             return
         end = min(start + len(hit.text), len(text))
         lo, hi = document_window(text, start, end)
-        shade = (start + quick[0], start + quick[1]) if quick is not None else (start, end)
-        body = shaded_html(
-            text[lo:hi], shade[0] - lo, shade[1] - lo, self._terms(hit), self._shade(), anchor=PASSAGE_ANCHOR
-        )
+        shade = [(start + a - lo, start + b - lo) for a, b in quick] or [(start - lo, end - lo)]
+        body = shaded_html(text[lo:hi], shade, self._terms(hit), self._shade(), anchor=PASSAGE_ANCHOR)
         more = "<p><i>…</i></p>"
         self.passage.setHtml(
             (more if lo > 0 else "")

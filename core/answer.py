@@ -41,6 +41,10 @@ SYSTEM_PROMPT = (
     "You answer questions about the user's files using only the numbered sources. "
     "Answer in one or two short sentences. After the fact, write the number of its source in square brackets."
 )
+# Part of the answer cache's key: raised whenever this code changes what an answer says for the same question,
+# model and settings (the quick answer's sentences, the decline rule, the reply's checks), so that a cached
+# answer of the code before is never served (2: the quick answer's second sentence; the refitted decline).
+ANSWER_LOGIC = 2
 NO_CONTEXT_TEXT = "Nothing in your library matches this question, so there is nothing to answer from."
 DECLINED_TEXT = "I couldn't find this in your files. The closest passages are listed below."
 
@@ -243,7 +247,7 @@ _ANSWER_LABEL = re.compile(r"^\s*(?:A|Answer)\s*:\s*", re.IGNORECASE)
 # A copied evidence label: "[2] (httpx-quickstart.md, page 3) The text" -> "The text [2]".
 _COPIED_LABEL = re.compile(r"^\s*\[(\d{1,3})\]\s*\([^)\n]{1,100}\)\s*(.*)$", re.MULTILINE)
 # A copied Markdown heading mark: "## Basic authentication HTTP basic ..." would show the reply as a title.
-_HEADING_MARK = re.compile(r"^[ \t]*#{1,6}[ \t]+", re.MULTILINE)
+_HEADING_MARK = re.compile(r"^ {0,3}#{1,6}[ \t]+", re.MULTILINE)  # 4 spaces indent code: "    # a comment"
 
 
 def _citation_brackets(text: str, n_sources: int) -> list[tuple[re.Match[str], list[int]]]:
@@ -290,12 +294,12 @@ def recite(text: str, n: int, n_sources: int) -> str:
 def clean_reply(text: str) -> str:
     """The model's reply without an invented next turn, an "Answer:" label, copied source labels or
     heading marks."""
+    parts = text.split("```")  # outside code only: "# a comment" in a shell example stays
+    text = "```".join(_HEADING_MARK.sub("", p) if i % 2 == 0 else p for i, p in enumerate(parts))
     turn = _NEW_TURN.search(text)
     if turn is not None and turn.start() > 0:
         text = text[: turn.start()]
     text = _ANSWER_LABEL.sub("", text)
-    parts = text.split("```")  # outside code only: "# a comment" in a shell example stays
-    text = "```".join(_HEADING_MARK.sub("", p) if i % 2 == 0 else p for i, p in enumerate(parts))
     text = _COPIED_LABEL.sub(lambda m: f"{m.group(2).rstrip()} [{m.group(1)}]".strip(), text)
     return text.strip()
 

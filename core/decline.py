@@ -184,15 +184,20 @@ def holds_measure(text: str, question: str) -> bool:
 
 
 # "With the -jp profiler, how do I see how much time each line takes?" asks for a way (an option), and "Why
-# does it take 30 seconds?" for a reason: a question whose first question word asks how to do something, or
-# why, asks for no value, whatever its clauses name.
+# does it take 30 seconds?" for a reason: a question whose asking clause (the last before the "?") opens by
+# asking how to do something, or why, asks for no value, whatever its other clauses name ("Since I don't
+# know how to set it, what is the default port?" asks for a number).
 _FIRST_ASKING = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
 _WAY = re.compile(r"(?:how\s+(?:do|does|did|can|could|should|would|will|to)|why)\b", re.IGNORECASE)
 
 
 def _asks_way(question: str) -> bool:
-    first = _FIRST_ASKING.search(question)
-    return first is not None and bool(_WAY.match(question, first.start()))
+    asking = question.split("?", 1)[0]
+    for text in (re.split(r"[,;]", asking)[-1], asking):  # the asking clause, else the whole question
+        first = _FIRST_ASKING.search(text)
+        if first is not None:
+            return bool(_WAY.match(text, first.start()))
+    return False
 
 
 def asked_kind(question: str) -> str | None:
@@ -297,12 +302,23 @@ def sentence_window(text: str, start: int, end: int) -> str:
     return text[start : belonging_line_end(text, start, end) or line_end(text, end)]
 
 
-def kind_window(hit: Hit, s: ScoredSentence) -> str:
-    """Where to look for the kind of value asked: the sentence's window under the name of its section ("##
-    `SSL_CERT_FILE`" above "If this environment variable is set ..."), which the sentence may only point at.
-    The section name stands on its own line, so a section number ("6.2 Results") is an enumerator there."""
-    section = hit.heading.rpartition(" > ")[2]
-    return f"{section}\n{sentence_window(hit.text, s.span.start, s.span.end)}"
+# A section can be named by the variable or the version its sentences point at ("## `SSL_CERT_FILE`", "Changes
+# in bash-5.1"): its code names and dotted or underscored words count for those kinds. A count, a date or a
+# measure in a section name ("Chapter 3", "Python 3 tutorial") is not the value asked for, nor is an acronym
+# ("FAQ") a variable.
+_SECTION_KINDS = frozenset({"variable", "version"})
+_SECTION_NAME = re.compile(r"`[^`\n]+`|\b\w*[_.]\w+\b")
+_SECTION_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)*[.)]?\s+")  # "3.1 `httpx.Client`": no version 3.1
+
+
+def kind_window(hit: Hit, s: ScoredSentence, kind: str) -> str:
+    """Where to look for a value of `kind`: the sentence's window, under the names its section gives for the
+    kinds a section can name (the sentence "If this environment variable is set ..." only points at it)."""
+    window = sentence_window(hit.text, s.span.start, s.span.end)
+    if kind not in _SECTION_KINDS:
+        return window
+    names = _SECTION_NAME.findall(_SECTION_NUMBER.sub("", hit.heading.rpartition(" > ")[2]))
+    return f"[{' '.join(names)}] {window}" if names else window  # bracketed: no enumerator to drop
 
 
 # -- the quick answer prefers a value of the kind asked ------------------------------------------------------
@@ -327,7 +343,8 @@ def kind_first(
     def bonus(s: ScoredSentence) -> float:
         if not 0 < s.n <= len(hits) or s.score < min_score:
             return s.score
-        return s.score + (KIND_BONUS if holds_kind(kind, kind_window(hits[s.n - 1], s), question) else 0.0)
+        holds = holds_kind(kind, kind_window(hits[s.n - 1], s, kind), question)
+        return s.score + (KIND_BONUS if holds else 0.0)
 
     head = sorted(ranked[:KIND_DEPTH], key=bonus, reverse=True)  # stable: ties keep their order
     return head + list(ranked[KIND_DEPTH:])
@@ -398,7 +415,7 @@ def assess(
     found = None
     if kind is not None:
         windows = [
-            kind_window(hits[s.n - 1], s)
+            kind_window(hits[s.n - 1], s, kind)
             for s in ranked[: COUNT_SENTENCES if counted_words(question) else KIND_SENTENCES]
             if 0 < s.n <= len(hits)
         ]

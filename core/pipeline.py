@@ -14,6 +14,7 @@ import numpy as np
 
 from . import querylog
 from .answer import (
+    ANSWER_LOGIC,
     SYSTEM_PROMPT,
     Answer,
     AnswerConfig,
@@ -256,6 +257,7 @@ class AnswerPipeline:
             servers=servers,
             answer=dataclasses.asdict(config),
             prompt=SYSTEM_PROMPT,
+            logic=ANSWER_LOGIC,
             embedder=getattr(self.embedder, "name", ""),
             folders=sorted(folders or []),
             mode=mode,

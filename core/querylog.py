@@ -532,6 +532,7 @@ def from_answer(
 
     sources = [getattr(s, "hit", s) for s in getattr(answer, "sources", [])]
     quick = getattr(answer, "quick_answer", None)
+    quick_parts = getattr(quick, "parts", [quick]) if quick is not None else []  # its sentence or two
     stopped = getattr(answer, "stopped", "")
     return QueryRecord(
         kind="ask",
@@ -542,7 +543,7 @@ def from_answer(
         top_similarity=top_similarity(sources),
         relevant=relevant,
         quick_answer=quick is not None,
-        quick_tokens=len(getattr(quick, "text", "").split()) if quick is not None else 0,
+        quick_tokens=sum(len(getattr(p, "text", "").split()) for p in quick_parts),
         prompt_tokens=getattr(answer, "prompt_tokens", 0),
         answer_tokens=getattr(answer, "answer_tokens", 0),
         cited=len(getattr(answer, "cited", [])),

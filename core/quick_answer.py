@@ -95,7 +95,7 @@ class QuickAnswer:
     start: int  # [start, end) in that source's passage text, for highlighting
     end: int
     score: float = 0.0
-    also: QuickAnswer | None = None  # a second sentence, from elsewhere, that scores nearly as well
+    also: QuickAnswer | None = None  # another sentence, of any source, that scores nearly as well
 
     @property
     def parts(self) -> list[QuickAnswer]:

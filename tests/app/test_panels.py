@@ -14,6 +14,7 @@ from almanac.core.indexer import Progress
 from almanac.core.quick_answer import QuickAnswer
 from app_helpers import make_answer
 from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QTextCursor
 
 
 def test_citations_become_links_to_their_source():
@@ -94,6 +95,27 @@ def test_a_two_sentence_quick_answer_shows_each_with_its_source(qtbot):
     with qtbot.waitSignal(view.citationClicked) as blocker:
         view.transcript.anchorClicked.emit(QUrl("cite:0/2"))
     assert blocker.args == [0, 2]
+
+
+def test_both_quick_answer_sentences_are_shaded_in_their_passage(qtbot):
+    answer = make_answer()
+    text = "Water the tomatoes every morning. Basil is hardy. Mint spreads fast if you let it."
+    hit = dataclasses.replace(answer.sources[0].hit, text=text, snippet=text[:20], snippet_marks=[])
+    answer.sources = [Source(1, hit)]
+    second = QuickAnswer("Mint spreads fast if you let it.", 1, text.index("Mint"), len(text))
+    answer.quick_answer = QuickAnswer("Water the tomatoes every morning.", 1, 0, 33, also=second)
+    panel = SourcesPanel()
+    qtbot.addWidget(panel)
+    panel.set_answer(answer)
+    assert panel.select_source(1)
+    cursor = QTextCursor(panel.passage.document())
+
+    def shade(words: str) -> str:
+        cursor.setPosition(panel.passage.toPlainText().index(words) + 1)
+        return cursor.charFormat().background().color().name()
+
+    assert shade("Water the") == shade("Mint spreads") == panel._shade()
+    assert shade("Basil is") != panel._shade()  # between the two sentences
 
 
 def test_enter_sends_and_shift_enter_adds_a_line(qtbot):

@@ -110,7 +110,7 @@ def test_markdown_marks_cited_sources_and_failed_turns():
     assert "## And?\n\n*No answer: Stopped before the answer began.*" in text
     answer.quick_answer.also = QuickAnswer("Basil wants less.", 2, 0, 17)  # a second sentence, its own [n]
     text = conversation_markdown(conv, now=0)
-    assert "> From your files: “The tomato plants need watering every morning.” [1] “Basil wants less.” [2]" in text
+    assert "> From your files: “The tomato plants need watering every morning.” [1]\n>\n> Also: “Basil wants less.” [2]\n" in text
     assert suggested_name(Conversation(id="x", title='a/b: "c"?')) == "a b c.md"
 
 

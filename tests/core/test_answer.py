@@ -23,6 +23,7 @@ from almanac.core.answer import (
     clean_reply,
     declined_text,
     find_citations,
+    quick_answer_found,
     recite,
     restated_source,
     supported,
@@ -226,6 +227,17 @@ def test_answer_to_json_is_serializable() -> None:
     assert answer.to_json()["quick_answer"] is None
 
 
+def test_the_quick_answer_event_carries_each_sentence_s_source() -> None:
+    sources = [Source(n, Hit(n, n, f"/d/{n}.md", "", None, "", "text", "text", [], 1.0)) for n in (1, 2)]
+    quick = QuickAnswer("A.", 2, 0, 2, also=QuickAnswer("B.", 1, 0, 2))
+    found = quick_answer_found(quick, sources)
+    assert (found.source.n, found.also_source.n) == (2, 1)
+    assert quick_answer_found(QuickAnswer("A.", 1, 0, 2), sources).also_source is None
+    stray = QuickAnswer("A.", 1, 0, 2, also=QuickAnswer("B.", 9, 0, 2))  # a source that is not there
+    assert quick_answer_found(stray, sources).also_source is None
+    assert stray.cited_text() == "A. [1] B. [9]"
+
+
 # -- cleaning the reply ------------------------------------------------------------------------------
 
 
@@ -245,6 +257,9 @@ def test_answer_to_json_is_serializable() -> None:
          "Basic authentication HTTP basic authentication is unencrypted. [4]"),  # not shown as a title
         ("It is Blorbville [1].\n### Capital\nSince 1901.", "It is Blorbville [1].\nCapital\nSince 1901."),
         ("Use `#include` and C# [2].", "Use `#include` and C# [2]."),
+        ("### Answer: It is Blorbville [1].", "It is Blorbville [1]."),
+        ("It is Blorbville [1].\n\n## Question: What else?\nNothing.", "It is Blorbville [1]."),
+        ("Run it [1]:\n\n    # the proxy\n    export HTTP_PROXY=x", "Run it [1]:\n\n    # the proxy\n    export HTTP_PROXY=x"),
         ("## Set it [1]:\n```sh\n# the proxy\nexport HTTP_PROXY=x\n```", "Set it [1]:\n```sh\n# the proxy\nexport HTTP_PROXY=x\n```"),
     ],
 )

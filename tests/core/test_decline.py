@@ -105,6 +105,8 @@ def test_margin_is_the_weighted_sum():
         ("Why does the first request take 5 seconds?", None),
         ("Do the docs say how many retries HTTPX makes?", "number"),  # yes/no, asking for the number
         ("How is the default timeout set?", "default"),
+        ("Since I don't know how to set it, what is the default port?", "default"),  # the asking clause decides
+        ("How does one set the default timeout, and what is it?", "default"),
     ],
 )
 def test_the_kind_of_value_a_question_asks_for(question, kind):
@@ -249,19 +251,19 @@ def test_a_missing_value_declines_whatever_the_similarity():
 
 
 def test_the_section_name_counts_for_the_kind_of_value():
-    """Reference pages name the thing in the heading and the sentence only points at it ("this variable")."""
+    """Reference pages name the thing in the heading and the sentence only points at it ("this variable"); a
+    section's number, a chapter's or an acronym is no value asked for."""
     text = "Valid values: a filename\n\nIf this environment variable is set then HTTPX will load CA certificates."
     question = "Which environment variable makes HTTPX load its CA certificates from a file?"
-    bare = hit(1, text, 0.2)
-    under = dataclasses.replace(bare, heading="Environment Variables > `SSL_CERT_FILE`")
-    for h, found in ((bare, False), (under, True)):
-        ranked = rank_sentences(question, [(1, h)], None)
-        assert assess([h], ranked, question).kind_found is found
-    numbered = dataclasses.replace(bare, heading="Results > 6.2 Discussion")  # a section number is no value
-    question = "How large is the CA certificates file HTTPX loads?"
-    ranked = rank_sentences(question, [(1, numbered)], None)
-    assert assess([numbered], ranked, question).kind == "number"
-    assert assess([numbered], ranked, question).kind_found is False
+
+    def found(heading: str, question: str = question) -> bool | None:
+        h = dataclasses.replace(hit(1, text, 0.2), heading=f"Docs > {heading}" if heading else "")
+        return assess([h], rank_sentences(question, [(1, h)], None), question).kind_found
+
+    assert found("") is False and found("`SSL_CERT_FILE`") is True and found("FAQ") is False
+    assert found("3.1 `httpx.Client`", "Which HTTPX version loads CA certificates from a file?") is False
+    assert found("Chapter 3", "How many CA certificates does HTTPX load from a file?") is False
+    assert found("Changes in httpx-0.28", "Which HTTPX version loads CA certificates from a file?") is True
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ first and the bundled model as fallback, and the semantic cache in front (real e
 from __future__ import annotations
 
 import pytest
+from almanac.core.answer import ANSWER_LOGIC
 from almanac.core.library import Library
 from almanac.core.pipeline import AnswerPipeline
 from almanac.core.settings import Settings
@@ -33,7 +34,7 @@ def outcomes(answer):
     return [(a.backend, a.outcome, a.error_category) for a in answer.attempts]
 
 
-def test_server_answers_then_the_cache_does_until_the_document_changes(library):
+def test_server_answers_then_the_cache_does_until_the_document_changes(library, monkeypatch):
     lib, folder = library
     with chat_server(stream_reply(["The gate code is ", "4512 [1]."])) as (url, requests):
         settings = Settings(answer_servers=[{"name": "office", "base_url": url, "model": "big"}])
@@ -61,6 +62,10 @@ def test_server_answers_then_the_cache_does_until_the_document_changes(library):
             lib.index()
             changed = pipeline.ask(QUESTION)
             assert changed.cache == "miss" and len(requests) == 4
+            assert pipeline.ask(QUESTION).cache == "exact"
+            # Code that answers differently (core.answer.ANSWER_LOGIC raised) never serves the old answers.
+            monkeypatch.setattr("almanac.core.pipeline.ANSWER_LOGIC", ANSWER_LOGIC + 1)
+            assert pipeline.ask(QUESTION).cache == "miss" and len(requests) == 5
         finally:
             pipeline.close()
 
