@@ -16,7 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .decline import DeclinePolicy, Support, assess, checked_words, kind_first, policy_for
+from .decline import DeclinePolicy, Support, assess, checked_words, policy_for
 from .embedding import Embedder
 from .errors import QueryError
 from .evidence import EvidenceBlock, pack_evidence, render_evidence
@@ -34,6 +34,7 @@ from .quick_answer import (
 )
 from .streaming import ChatStream
 from .timing import Timings
+from .value_kinds import kind_first
 
 # Chosen on the QA tune split (bench/answers.py) over other wordings and a few-shot example: this one
 # stated the key fact and cited the right source most often with SmolLM2-135M-Instruct.
